@@ -515,3 +515,13 @@ def fold_reply(reply):
     if reply.startswith(b'220 ') and reply.count(b'\r\n') == 1:
         return re.sub(rb'^(220 \S+) .*', rb'\1 <ident>', reply)
     return b''.join(l for l in reply.splitlines(True) if l[4:].strip().upper() != b'PIPELINING')
+
+
+def python_message_data(raw):
+    """The message data Python's smtpd hands to process_message.
+
+    raw is what the client sent after the 354, without the final CRLF.CRLF.
+    Lines are split on CRLF only, one leading dot is removed from each, and
+    they are joined with LF.
+    """
+    return b'\n'.join(t[1:] if t.startswith(b'.') else t for t in raw.split(b'\r\n'))
