@@ -109,13 +109,14 @@ class Server:
     """
 
     def __init__(self, *options, cls='DebuggingServer', host=HOST, argv=None,
-                 nosetuid=True, port=None):
+                 nosetuid=True, port=None, remote=None):
         self.argv0 = list(argv) if argv else [smtpd_path()]
         self.host = host
         self.options = list(options)
         self.cls = cls
         self.nosetuid = nosetuid
         self.fixed_port = port
+        self.remote = [remote] if remote else []
         self.proc = None
         self.tmpdir = tempfile.mkdtemp(prefix='smtpd-it-')
         self.stdout_path = os.path.join(self.tmpdir, 'stdout')
@@ -134,7 +135,7 @@ class Server:
                 argv.append('-n')
             if self.cls:
                 argv += ['-c', self.cls]
-            self.argv = argv + self.options + [spec]
+            self.argv = argv + self.options + [spec] + self.remote
             env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONWARNINGS='ignore')
             with open(self.stdout_path, 'wb') as out, open(self.stderr_path, 'wb') as err:
                 self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,

@@ -1,0 +1,185 @@
+"""The command line: -V, -h, bad arguments, classes, signals, -d, IPv6."""
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from helpers import (ServerDidNotStart, ServerTestCase, free_port, improvement,
+                     ipv6_loopback_available, smtpd_path, wait_until)
+
+RUN_TIMEOUT = 10
+
+
+class CommandLineTest(ServerTestCase):
+
+    def run_smtpd(self, *args):
+        """Run the binary with args to completion (it must exit on its own)."""
+        try:
+            return subprocess.run([smtpd_path()] + list(args), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  timeout=RUN_TIMEOUT, env=self.env())
+        except subprocess.TimeoutExpired:
+            self.fail('smtpd %s did not exit within %ds' % (' '.join(args), RUN_TIMEOUT))
+
+    def env(self):
+        return dict(os.environ, PYTHONWARNINGS='ignore')
+
+    def spec(self):
+        return '127.0.0.1:%d' % free_port()
+
+    def test_version_option_prints_the_version_and_exits_0(self):
+        r = self.run_smtpd('-V')
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.strip(), 'nothing printed on stdout')
+
+    def test_version_matches_the_greeting(self):
+        version = self.run_smtpd('-V').stdout.decode().split()[-1]
+        c = self.client(self.server())
+        self.assertEqual(c.greeting.split()[-1], version)
+
+    def test_long_version_option(self):
+        r = self.run_smtpd('--version')
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.strip())
+
+    def test_help_option_prints_usage_and_exits_0(self):
+        r = self.run_smtpd('-h')
+        self.assertEqual(r.returncode, 0)
+        text = (r.stdout + r.stderr).decode()
+        self.assertRegex(text, r'(?i)usage')
+        for option in ('-n', '-V', '-c', '-s', '-u', '-d', '-h'):
+            self.assertIn(option, text)
+
+    def test_bad_local_spec_exits_1(self):
+        r = self.run_smtpd('-n', '-c', 'DebuggingServer', 'nocolon')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Bad local spec: nocolon', r.stderr.decode())
+
+    def test_bad_local_port_exits_1(self):
+        r = self.run_smtpd('-n', '-c', 'DebuggingServer', '127.0.0.1:http')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Bad local port: 127.0.0.1:http', r.stderr.decode())
+
+    def test_invalid_size_exits_1(self):
+        r = self.run_smtpd('-n', '-c', 'DebuggingServer', '-s', 'lots', self.spec())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Invalid size: lots', r.stderr.decode())
+
+    def test_unknown_class_exits_1_naming_it(self):
+        r = self.run_smtpd('-n', '-c', 'NoSuchServer', self.spec())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('NoSuchServer', r.stderr.decode())
+
+    def test_unknown_option_exits_1(self):
+        r = self.run_smtpd('-n', '-Q', self.spec())
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.strip())
+
+    def test_too_many_arguments_exits_1(self):
+        r = self.run_smtpd('-n', '-c', 'DebuggingServer', self.spec(), 'localhost:25', 'extra:1')
+        self.assertEqual(r.returncode, 1)
+
+    def test_remote_spec_is_accepted(self):
+        srv = self.server(remote='localhost:25')
+        self.assertEqual(srv.argv[-1], 'localhost:25')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+
+    @improvement('SIGTERM makes the server exit with status 0 (Python dies of the signal)')
+    def test_sigterm_exits_0(self):
+        srv = self.server()
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait(), 0)
+
+    def test_sigint_exits_0(self):
+        srv = self.server()
+        srv.signal(signal.SIGINT)
+        self.assertEqual(srv.wait(), 0)
+
+    def test_sigterm_with_a_client_connected_exits(self):
+        srv = self.server()
+        c = self.ehlo_client(srv)
+        c.cmd('MAIL FROM:<a@example.com>')
+        srv.signal(signal.SIGTERM)
+        self.assertIsNotNone(srv.wait(), 'still running 5s after SIGTERM')
+
+    def test_debug_option_traces_the_conversation_on_stderr(self):
+        srv = self.server('-d')
+        c = self.client(srv)
+        c.cmd('HELO trace-me.example')
+        c.cmd('MAIL FROM:<tracer@example.com>')
+        self.assertTrue(wait_until(lambda: 'tracer@example.com' in srv.stderr(), 5),
+                        'no trace on stderr: %r' % srv.stderr()[-1000:])
+        self.assertIn('trace-me.example', srv.stderr())
+
+    def test_without_debug_option_stderr_stays_quiet(self):
+        srv = self.server()
+        c = self.client(srv)
+        c.cmd('HELO quiet.example')
+        c.cmd('QUIT')
+        time.sleep(0.2)
+        self.assertNotIn('quiet.example', srv.stderr())
+
+    def test_port_in_use_fails_to_start(self):
+        srv = self.server()
+        r = self.run_smtpd('-n', '-c', 'DebuggingServer', '127.0.0.1:%d' % srv.port)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_default_output_is_on_stdout_only(self):
+        srv = self.server()
+        c = self.helo_client(srv)
+        c.transaction('a@example.com', ['b@example.com'], b'Subject: x\r\n\r\nbody')
+        srv.wait_for_messages(1)
+        self.assertNotIn('MESSAGE FOLLOWS', srv.stderr())
+
+
+class ClassTest(ServerTestCase):
+
+    @improvement('the Sink class accepts messages and prints nothing (Python has no Sink)')
+    def test_sink_accepts_and_discards(self):
+        srv = self.server(cls='Sink')
+        c = self.helo_client(srv)
+        self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                       b'Subject: sunk\r\n\r\nbody'), '250 OK')
+        c.cmd('QUIT')
+        srv.stop()
+        self.assertNotIn('sunk', srv.stdout())
+        self.assertNotIn('MESSAGE FOLLOWS', srv.stdout())
+
+    @improvement('the default class is DebuggingServer (Python: PureProxy)')
+    def test_default_class_is_debugging_server(self):
+        srv = self.server(cls=None)
+        c = self.helo_client(srv)
+        c.transaction('a@example.com', ['b@example.com'], b'Subject: dflt\r\n\r\nbody')
+        self.assertEqual(srv.wait_for_messages(1, timeout=3)[0].without_peer(),
+                         ['Subject: dflt', '', 'body'])
+
+    def test_debugging_server_class_by_name(self):
+        srv = self.server(cls='DebuggingServer')
+        c = self.helo_client(srv)
+        c.transaction('a@example.com', ['b@example.com'], b'Subject: named\r\n\r\nbody')
+        self.assertEqual(srv.wait_for_messages(1)[0].without_peer()[0], 'Subject: named')
+
+
+class Ipv6Test(ServerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not ipv6_loopback_available():
+            self.skipTest('no IPv6 loopback (::1) on this machine')
+
+    @improvement('[::1]:PORT works as the local address (Python cannot parse it)')
+    def test_ipv6_loopback_accepts_a_message(self):
+        try:
+            srv = self.server(host='::1')
+        except ServerDidNotStart as e:
+            self.fail(str(e))
+        c = self.helo_client(srv)
+        self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                       b'Subject: v6\r\n\r\nbody'), '250 OK')
+        self.assertEqual(srv.wait_for_messages(1, timeout=3)[0].content,
+                         ['Subject: v6', 'X-Peer: ::1', '', 'body'])
+
+
+if __name__ == '__main__':
+    unittest.main()
