@@ -1,0 +1,1675 @@
+/*
+ * channel.c - one client's SMTP session: the line reader, the session and
+ * transaction state, and the command table.
+ *
+ * A worker thread (server.c) calls channel_run(), which reads like this:
+ *
+ *	greet;
+ *	loop {
+ *		read a line;			channel_read_line
+ *		look it up in the command table;	command_find
+ *		check it may run now;		command_check
+ *		proceed;			smtp_helo, smtp_mail, ...
+ *	}
+ *
+ * DATA switches the reader to message text (channel_read_data) until the
+ * line ".", then the message goes to the handler under the server's
+ * delivery mutex (channel_deliver).
+ *
+ * The replies and their texts are Python's smtpd's, the contract on the
+ * wire; where Python crashes or hangs, the comments say what we do.
+ *
+ * Input is read into one fixed buffer and split into lines inside it: no
+ * read per byte, no allocation per line.  Replies are collected in an
+ * output buffer and written when no more input is pending, so a pipelined
+ * burst (RFC 2920) is answered in one write.
+ */
+#define _GNU_SOURCE
+#define SMTPD_INTERNAL
+#include "channel.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * Command lines are limited to 512 octets (RFC 5321 section 4.5.3.1.4,
+ * Python's command_size_limit); after EHLO, MAIL may be 26 longer for
+ * SIZE= (RFC 1870) and 10 longer for SMTPUTF8 (RFC 6531), as in Python.
+ */
+#define LINE_LIMIT	512
+#define SIZE_EXTRA	26
+#define SMTPUTF8_EXTRA	10
+#define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
+
+#define IN_CAP		16384	/* read buffer: many lines per read */
+#define OUT_CAP		4096	/* replies to one pipelined burst */
+#define REPLY_MAX	1024	/* smtpd_channel_reply() */
+#define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
+
+/* What the line reader returns besides "here is a line". */
+enum read_result {
+	READ_LINE = 1,
+	READ_EOF = 0,
+	READ_ERROR = -1,
+	READ_TIMEOUT = -2,
+	READ_TOO_LONG = -3
+};
+
+/* What lives for one message: MAIL to end of DATA (or RSET). */
+struct transaction {
+	char		*mailfrom;	/* NULL: no MAIL yet */
+	char		**rcpttos;
+	size_t		 rcpt_count, rcpt_cap;
+	bool		 smtputf8;	/* Python's require_SMTPUTF8 */
+};
+
+/* The message text being received, already unstuffed, CRLF made LF. */
+struct message_text {
+	char		*data;
+	size_t		 len, cap;
+	size_t		 raw;		/* bytes on the wire, for the size limit */
+	bool		 bol;		/* at the beginning of a line */
+	bool		 too_big;	/* over data_size_limit: stop keeping it */
+	bool		 no_memory;
+	bool		 bare_newline;	/* a CR or LF not part of CRLF */
+};
+
+/* A list of MAIL or RCPT parameters, upper-cased, as Python keeps them. */
+struct options {
+	char		**item;
+	size_t		 count;
+};
+
+/* What lives for the connection. */
+struct smtpd_channel {
+	struct smtpd_server	*server;
+	const struct smtpd_config *cfg;
+	struct channel_io	 io;
+	int			 fd;		/* -1 when not a socket */
+	char			 peer_ip[INET6_ADDRSTRLEN];
+	int			 peer_port;
+
+	_Atomic int		 state;		/* enum smtpd_channel_state */
+	char			*seen_greeting;	/* NULL before HELO/EHLO */
+	bool			 extended_smtp;	/* EHLO was used */
+	bool			 closing;	/* QUIT, or an error: stop reading */
+	int			 junk;		/* bad commands in a row */
+	struct transaction	 tx;
+	struct message_text	 msg;
+	struct options		 mail_options;	/* of the MAIL that began tx */
+	struct options		 rcpt_options;	/* of the last RCPT, as Python */
+	void			*user_data;
+	char			 reply[REPLY_MAX];
+
+	/* Line reader: bytes in[start, end) are unread; scan is where the
+	 * search for CRLF resumes. */
+	char			*in;
+	size_t			 in_start, in_end, in_scan;
+	bool			 discarding;	/* inside a line that is too long */
+	bool			 maybe_more;	/* the last read filled the buffer */
+
+	/* Replies not yet written. */
+	char			 out[OUT_CAP];
+	size_t			 out_len;
+	bool			 write_failed;
+};
+
+/* A command: the table's row.  check flags are tested in this order. */
+#define NEED_HELO	0x01	/* 503 Error: send HELO first */
+#define NEED_MAIL	0x02	/* 503 Error: need MAIL command */
+#define NEED_RCPT	0x04	/* 503 Error: need RCPT command */
+#define NO_ARG		0x08	/* 501 Syntax: NAME */
+
+struct command {
+	const char	*name;
+	void		(*proceed)(struct smtpd_channel *, char *arg);
+	unsigned	 flags;
+};
+
+static void	smtp_helo(struct smtpd_channel *, char *);
+static void	smtp_ehlo(struct smtpd_channel *, char *);
+static void	smtp_noop(struct smtpd_channel *, char *);
+static void	smtp_quit(struct smtpd_channel *, char *);
+static void	smtp_mail(struct smtpd_channel *, char *);
+static void	smtp_rcpt(struct smtpd_channel *, char *);
+static void	smtp_rset(struct smtpd_channel *, char *);
+static void	smtp_data(struct smtpd_channel *, char *);
+static void	smtp_help(struct smtpd_channel *, char *);
+static void	smtp_vrfy(struct smtpd_channel *, char *);
+static void	smtp_expn(struct smtpd_channel *, char *);
+
+static const struct command commands[] = {
+	{ "HELO", smtp_helo, 0 },
+	{ "EHLO", smtp_ehlo, 0 },
+	{ "MAIL", smtp_mail, NEED_HELO },
+	{ "RCPT", smtp_rcpt, NEED_HELO | NEED_MAIL },
+	{ "DATA", smtp_data, NEED_HELO | NEED_RCPT | NO_ARG },
+	{ "RSET", smtp_rset, NO_ARG },
+	{ "NOOP", smtp_noop, NO_ARG },
+	{ "QUIT", smtp_quit, 0 },
+	{ "HELP", smtp_help, 0 },
+	{ "VRFY", smtp_vrfy, 0 },
+	{ "EXPN", smtp_expn, 0 },
+};
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+/* ------------------------------------------------------------------ */
+
+/* channel_flush - write the collected replies in one write. */
+static void
+channel_flush(struct smtpd_channel *ch)
+{
+	if (ch->out_len == 0 || ch->write_failed)
+		return;
+	if (ch->io.write(ch->io.ctx, ch->out, ch->out_len) < 0) {
+		/* The client is gone or stuck: nothing more to say to it. */
+		ch->write_failed = true;
+		ch->closing = true;
+	}
+	ch->out_len = 0;
+}
+
+/* channel_write - queue bytes of a reply, flushing when the buffer fills. */
+static void
+channel_write(struct smtpd_channel *ch, const char *s, size_t len)
+{
+	if (ch->out_len + len > OUT_CAP)
+		channel_flush(ch);
+	if (len > OUT_CAP) {
+		if (!ch->write_failed &&
+		    ch->io.write(ch->io.ctx, s, len) < 0) {
+			ch->write_failed = true;
+			ch->closing = true;
+		}
+		return;
+	}
+	memcpy(ch->out + ch->out_len, s, len);
+	ch->out_len += len;
+}
+
+/* channel_push - queue one reply line (Python's push: adds CRLF). */
+static void
+channel_push(struct smtpd_channel *ch, const char *reply)
+{
+	size_t len = strlen(reply);
+
+	channel_write(ch, reply, len);
+	channel_write(ch, "\r\n", 2);
+	if (ch->cfg->debug)
+		fprintf(ch->cfg->debug, "%s:%d -> %s\n", ch->peer_ip,
+		    ch->peer_port, reply);
+
+	/*
+	 * Count bad commands in a row; past max_junk the client is not
+	 * speaking SMTP to us (or is probing), so we hang up.
+	 */
+	if (reply[0] == '5' && (reply[2] == '0' || reply[2] == '1' ||
+	    reply[2] == '3') && reply[1] == '0')
+		ch->junk++;
+	else if (reply[0] == '2' || reply[0] == '3')
+		ch->junk = 0;
+}
+
+/* channel_pushf - queue a formatted reply line. */
+static void __attribute__((format(printf, 2, 3)))
+channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
+{
+	char buf[REPLY_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	channel_push(ch, buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Input                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * channel_fill - read more input into the buffer.  Before a read that may
+ * block, the queued replies are written: the client may be waiting for
+ * them.  Returns bytes read, or a read_result <= 0.
+ */
+static int
+channel_fill(struct smtpd_channel *ch)
+{
+	size_t space;
+	ssize_t n;
+
+	if (ch->in_start == ch->in_end) {
+		ch->in_start = ch->in_end = ch->in_scan = 0;
+	} else if (ch->in_start > 0 && ch->in_end == IN_CAP) {
+		memmove(ch->in, ch->in + ch->in_start,
+		    ch->in_end - ch->in_start);
+		ch->in_end -= ch->in_start;
+		ch->in_scan -= ch->in_start;
+		ch->in_start = 0;
+	}
+	space = IN_CAP - ch->in_end;
+
+	/*
+	 * Pipelining: if the last read filled the buffer, more is probably
+	 * waiting, and answering now would split the burst's replies.  Look
+	 * without blocking; only when nothing is pending do we flush.
+	 */
+	if (ch->out_len > 0 && ch->maybe_more) {
+		n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, false);
+		if (n > 0) {
+			ch->maybe_more = ((size_t)n == space);
+			ch->in_end += (size_t)n;
+			return (int)n;
+		}
+	}
+	channel_flush(ch);
+	if (ch->closing)
+		return READ_ERROR;
+	n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return READ_TIMEOUT;
+		if (errno == EINTR)
+			return channel_fill(ch);
+		return READ_ERROR;
+	}
+	if (n == 0)
+		return READ_EOF;
+	ch->maybe_more = ((size_t)n == space);
+	ch->in_end += (size_t)n;
+	return (int)n;
+}
+
+/*
+ * channel_read_line - the next command line, without its CRLF, in
+ * line and len (NUL-terminated in place).  Only CRLF ends a line, as in
+ * Python: a bare LF is part of the line.  We don't want to store
+ * infinitely long commands: past LINE_MAX_ANY the rest of the line is
+ * read and dropped, and READ_TOO_LONG is returned at its end.
+ */
+static int
+channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
+{
+	for (;;) {
+		char *p = ch->in + ch->in_scan;
+		char *end = ch->in + ch->in_end;
+		char *nl;
+
+		while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			if (nl > ch->in + ch->in_start && nl[-1] == '\r') {
+				char *start = ch->in + ch->in_start;
+
+				ch->in_start = ch->in_scan =
+				    (size_t)(nl + 1 - ch->in);
+				if (ch->discarding) {
+					ch->discarding = false;
+					return READ_TOO_LONG;
+				}
+				nl[-1] = '\0';
+				*line = start;
+				*len = (size_t)(nl - 1 - start);
+				return READ_LINE;
+			}
+			p = nl + 1;
+		}
+		ch->in_scan = ch->in_end;
+
+		if (ch->in_end - ch->in_start > LINE_MAX_ANY + 1) {
+			/* Keep only the last byte: it may be the CR of CRLF. */
+			ch->in_start = ch->in_scan = ch->in_end - 1;
+			ch->discarding = true;
+		}
+		int r = channel_fill(ch);
+		if (r <= 0)
+			return r;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Message text                                                        */
+/* ------------------------------------------------------------------ */
+
+/* message_reserve - room for n more bytes and a NUL. */
+static bool
+message_reserve(struct message_text *m, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (m->len + n + 1 <= m->cap)
+		return true;
+	cap = m->cap ? m->cap : 4096;
+	while (cap < m->len + n + 1)
+		cap *= 2;
+	if ((p = realloc(m->data, cap)) == NULL) {
+		m->no_memory = true;
+		return false;
+	}
+	m->data = p;
+	m->cap = cap;
+	return true;
+}
+
+/* message_add - keep n bytes of text (n raw bytes on the wire) unless the
+ * message is already over the limit. */
+static void
+message_add(struct smtpd_channel *ch, const char *s, size_t n, size_t raw)
+{
+	struct message_text *m = &ch->msg;
+	size_t limit = ch->cfg->data_size_limit;
+
+	m->raw += raw;
+	if (m->too_big || m->no_memory)
+		return;
+	/* Python counts the text without the final CRLF: raw - 2. */
+	if (limit && m->raw > limit + 2) {
+		m->too_big = true;
+		return;
+	}
+	if (!message_reserve(m, n))
+		return;
+	memcpy(m->data + m->len, s, n);
+	m->len += n;
+}
+
+/*
+ * message_scan - take message text from the input buffer; true when the
+ * line "." has ended it.
+ *
+ * Only <CRLF>.<CRLF> ends the data (RFC 5321 section 4.1.1.4).  A bare LF
+ * or CR, and so "\n.\n", "\r.\r", "\n.\r\n", is message text: reading any
+ * of them as an end would let a client smuggle a second message past a
+ * filter that reads the first one differently (CVE-2023-51764).  At the
+ * start of a line a leading dot is removed (section 4.5.2).  CRLF becomes
+ * LF, as Python's smtpd hands data to process_message.
+ */
+static bool
+message_scan(struct smtpd_channel *ch)
+{
+	struct message_text *m = &ch->msg;
+	char *p = ch->in + ch->in_start;
+	char *end = ch->in + ch->in_end;
+	bool done = false;
+
+	while (p < end) {
+		if (m->bol && *p == '.') {
+			/* Wait for 3 bytes when they may be ".\r\n". */
+			if (end - p == 1 || (end - p == 2 && p[1] == '\r'))
+				break;
+			if (p[1] == '\r' && p[2] == '\n') {
+				p += 3;
+				done = true;
+				break;
+			}
+			p++;
+			m->raw++;
+		}
+
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			size_t n = (size_t)(end - p);
+
+			/* A final CR may be the first half of a CRLF. */
+			if (p[n - 1] == '\r')
+				n--;
+			if (n == 0)
+				break;
+			if (memchr(p, '\r', n) != NULL)
+				m->bare_newline = true;
+			message_add(ch, p, n, n);
+			p += n;
+			m->bol = false;
+			continue;
+		}
+		if (nl > p && nl[-1] == '\r') {
+			size_t n = (size_t)(nl - 1 - p);
+
+			if (n > 0 && memchr(p, '\r', n) != NULL)
+				m->bare_newline = true;
+			/* Copy the CR's place too, then make it the LF. */
+			message_add(ch, p, n + 1, n + 2);
+			if (!m->too_big && !m->no_memory)
+				m->data[m->len - 1] = '\n';
+			m->bol = true;
+		} else {
+			if (memchr(p, '\r', (size_t)(nl - p)) != NULL)
+				m->bare_newline = true;
+			m->bare_newline = true;
+			message_add(ch, p, (size_t)(nl + 1 - p),
+			    (size_t)(nl + 1 - p));
+			m->bol = false;
+		}
+		p = nl + 1;
+	}
+	ch->in_start = ch->in_scan = (size_t)(p - ch->in);
+	return done;
+}
+
+/* channel_read_data - read message text up to its end: READ_LINE when the
+ * end was seen, else a read_result <= 0. */
+static int
+channel_read_data(struct smtpd_channel *ch)
+{
+	for (;;) {
+		if (message_scan(ch))
+			return READ_LINE;
+		int r = channel_fill(ch);
+		if (r <= 0)
+			return r;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+/* ------------------------------------------------------------------ */
+
+static void
+options_clear(struct options *o)
+{
+	for (size_t i = 0; i < o->count; i++)
+		free(o->item[i]);
+	free(o->item);
+	o->item = NULL;
+	o->count = 0;
+}
+
+/* options_set - Python's params.upper().split(): the words of s, upper-cased. */
+static bool
+options_set(struct options *o, const char *s)
+{
+	options_clear(o);
+	for (;;) {
+		while (*s && isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			return true;
+		const char *w = s;
+		while (*s && !isspace((unsigned char)*s))
+			s++;
+		char **items = realloc(o->item, (o->count + 1) * sizeof(*items));
+		if (items == NULL)
+			return false;
+		o->item = items;
+		char *word = strndup(w, (size_t)(s - w));
+		if (word == NULL)
+			return false;
+		for (char *c = word; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		o->item[o->count++] = word;
+	}
+}
+
+/* channel_call_reset - tell the hooks the transaction is over. */
+static void
+channel_call_reset(struct smtpd_channel *ch)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+
+	if (cfg->hooks.on_reset)
+		cfg->hooks.on_reset(ch, cfg->hooks.ctx);
+	if (cfg->handler.hooks.on_reset)
+		cfg->handler.hooks.on_reset(ch, cfg->handler.ctx);
+}
+
+/* transaction_reset - forget MAIL and RCPT (Python's _set_post_data_state). */
+static void
+transaction_reset(struct smtpd_channel *ch)
+{
+	struct transaction *tx = &ch->tx;
+	bool had = tx->mailfrom != NULL;
+
+	free(tx->mailfrom);
+	tx->mailfrom = NULL;
+	for (size_t i = 0; i < tx->rcpt_count; i++)
+		free(tx->rcpttos[i]);
+	tx->rcpt_count = 0;
+	tx->smtputf8 = false;
+	ch->state = SMTPD_COMMAND;
+	if (had)
+		channel_call_reset(ch);
+}
+
+/* channel_rset - transaction_reset, and forget the last message too
+ * (Python's _set_rset_state). */
+static void
+channel_rset(struct smtpd_channel *ch)
+{
+	transaction_reset(ch);
+	ch->msg.len = 0;
+	if (ch->msg.data)
+		ch->msg.data[0] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Python's str.strip() for the ASCII white space a command may carry. */
+static bool
+is_py_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+static char *
+strip(char *s)
+{
+	char *e;
+
+	while (is_py_space((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && is_py_space((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* strip_keyword - the text after "FROM:"/"TO:", stripped, or NULL. */
+static char *
+strip_keyword(char *arg, const char *keyword)
+{
+	size_t n = strlen(keyword);
+
+	if (strncasecmp(arg, keyword, n) != 0)
+		return NULL;
+	return strip(arg + n);
+}
+
+/* RFC 5322 atext, and any byte of a UTF-8 sequence (RFC 6532). */
+static bool
+is_atext(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~", c)
+	    != NULL;
+}
+
+/*
+ * parse_local - a local part: dot-separated atoms and quoted strings, as
+ * loosely as Python's parser takes them (".a", "a..b").  Writes it to out
+ * the way Python's addr_spec prints it: bare when it is all atext and
+ * dots, quoted otherwise.
+ */
+static const char *
+parse_local(const char *s, char *out, size_t outsz)
+{
+	char value[LINE_MAX_ANY + 1];
+	size_t n = 0;
+	bool plain = true;
+
+	while (*s == '.' || *s == '"' || is_atext((unsigned char)*s)) {
+		if (*s == '"') {
+			for (s++; *s != '"'; s++) {
+				if (*s == '\0')
+					return NULL;
+				if (*s == '\\' && s[1] != '\0')
+					s++;
+				if (!is_atext((unsigned char)*s) && *s != '.')
+					plain = false;
+				value[n++] = *s;
+			}
+			s++;
+		} else {
+			value[n++] = *s++;
+		}
+	}
+	if (n == 0)
+		return NULL;
+	value[n] = '\0';
+	if (plain) {
+		snprintf(out, outsz, "%s", value);
+	} else {
+		size_t o = 0;
+
+		out[o++] = '"';
+		for (size_t i = 0; i < n && o + 3 < outsz; i++) {
+			if (value[i] == '"' || value[i] == '\\')
+				out[o++] = '\\';
+			out[o++] = value[i];
+		}
+		out[o++] = '"';
+		out[o] = '\0';
+	}
+	return s;
+}
+
+/* parse_domain - a dot-atom domain or an address literal "[...]". */
+static const char *
+parse_domain(const char *s)
+{
+	if (*s == '[') {
+		const char *e = strchr(s, ']');
+
+		return e ? e + 1 : NULL;
+	}
+	if (!is_atext((unsigned char)*s))
+		return NULL;
+	for (;;) {
+		while (is_atext((unsigned char)*s))
+			s++;
+		if (*s != '.')
+			return s;
+		s++;
+		if (!is_atext((unsigned char)*s))
+			return NULL;	/* "a@b." */
+	}
+}
+
+/* parse_addr_spec - local-part ["@" domain] into out; the rest, or NULL. */
+static const char *
+parse_addr_spec(const char *s, char *out, size_t outsz)
+{
+	const char *d;
+	size_t n;
+
+	if ((s = parse_local(s, out, outsz)) == NULL)
+		return NULL;
+	if (*s != '@')
+		return s;
+	if ((d = parse_domain(s + 1)) == NULL || *d == '@')
+		return NULL;
+	n = strlen(out);
+	snprintf(out + n, outsz - n, "%.*s", (int)(d - s), s);
+	return d;
+}
+
+/*
+ * parse_address - Python's SMTPChannel._getaddr: an address "<a@b>",
+ * "<>", "a@b", "<@route:a@b>", quoted local parts; the parameters after it
+ * in *rest.  Returns false where Python's parser raises (it then drops the
+ * connection; we answer the command's syntax error).
+ */
+static bool
+parse_address(char *arg, char *out, size_t outsz, char **rest)
+{
+	const char *s = arg;
+
+	while (is_py_space((unsigned char)*s))
+		s++;
+	if (*s == '\0')
+		return false;
+	if (*s == '<') {
+		s++;
+		if (*s == '>') {
+			snprintf(out, outsz, "<>");
+			*rest = (char *)s + 1;
+			return true;
+		}
+		while (*s == '@') {		/* obsolete source route */
+			if ((s = parse_domain(s + 1)) == NULL)
+				return false;
+			if (*s == ',' && s[1] == '@')
+				s++;
+			else if (*s == ':')
+				s++;
+			else
+				return false;
+		}
+		if ((s = parse_addr_spec(s, out, outsz)) == NULL)
+			return false;
+		if (*s == '>')
+			s++;
+	} else if ((s = parse_addr_spec(s, out, outsz)) == NULL) {
+		return false;
+	}
+	while (is_py_space((unsigned char)*s))
+		s++;
+	*rest = (char *)s;
+	return true;
+}
+
+/*
+ * parse_params - Python's _getparams over the upper-cased words: each is
+ * KEY or KEY=VALUE with an alphanumeric key and a non-empty value.
+ */
+static bool
+params_valid(const struct options *o)
+{
+	for (size_t i = 0; i < o->count; i++) {
+		const char *p = o->item[i];
+		const char *eq = strchr(p, '=');
+		size_t klen = eq ? (size_t)(eq - p) : strlen(p);
+
+		if (klen == 0 || (eq && eq[1] == '\0'))
+			return false;
+		for (size_t k = 0; k < klen; k++)
+			if (!isalnum((unsigned char)p[k]) &&
+			    (unsigned char)p[k] < 0x80)
+				return false;
+	}
+	return true;
+}
+
+/* param_find - the last parameter named key (a later one wins, as in a
+ * Python dict): its value, "" when it has none, NULL when absent. */
+static const char *
+param_find(const struct options *o, const char *key, size_t *index)
+{
+	size_t klen = strlen(key);
+	const char *found = NULL;
+
+	for (size_t i = 0; i < o->count; i++) {
+		const char *p = o->item[i];
+
+		if (strncmp(p, key, klen) == 0 &&
+		    (p[klen] == '\0' || p[klen] == '=')) {
+			found = p[klen] ? p + klen + 1 : "";
+			if (index)
+				*index = i;
+		}
+	}
+	return found;
+}
+
+/* params_other - true if a parameter other than the known ones is present. */
+static bool
+params_other(const struct options *o, const char *const *known)
+{
+	for (size_t i = 0; i < o->count; i++) {
+		const char *p = o->item[i];
+		size_t klen = strcspn(p, "=");
+		bool ok = false;
+
+		for (const char *const *k = known; *k; k++)
+			if (strlen(*k) == klen && strncmp(p, *k, klen) == 0)
+				ok = true;
+		if (!ok)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hooks                                                               */
+/* ------------------------------------------------------------------ */
+
+/* hook_helo - the configuration's hook, then the handler's: the first
+ * reply wins.  hook_mail, hook_rcpt and hook_data likewise. */
+static const char *
+hook_helo(struct smtpd_channel *ch, const char *name)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r = NULL;
+
+	if (c->hooks.on_helo)
+		r = c->hooks.on_helo(ch, name, c->hooks.ctx);
+	if (r == NULL && c->handler.hooks.on_helo)
+		r = c->handler.hooks.on_helo(ch, name, c->handler.ctx);
+	return r;
+}
+
+static const char *
+hook_mail(struct smtpd_channel *ch, const char *address)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r = NULL;
+
+	if (c->hooks.on_mail)
+		r = c->hooks.on_mail(ch, address, c->hooks.ctx);
+	if (r == NULL && c->handler.hooks.on_mail)
+		r = c->handler.hooks.on_mail(ch, address, c->handler.ctx);
+	return r;
+}
+
+static const char *
+hook_rcpt(struct smtpd_channel *ch, const char *address)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r = NULL;
+
+	if (c->hooks.on_rcpt)
+		r = c->hooks.on_rcpt(ch, address, c->hooks.ctx);
+	if (r == NULL && c->handler.hooks.on_rcpt)
+		r = c->handler.hooks.on_rcpt(ch, address, c->handler.ctx);
+	return r;
+}
+
+static const char *
+hook_data(struct smtpd_channel *ch, const struct smtpd_message *m)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r = NULL;
+
+	if (c->hooks.on_data)
+		r = c->hooks.on_data(ch, m, c->hooks.ctx);
+	if (r == NULL && c->handler.hooks.on_data)
+		r = c->handler.hooks.on_data(ch, m, c->handler.ctx);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+/* ------------------------------------------------------------------ */
+
+/* greet - HELO and EHLO alike: a new greeting resets the session. */
+static bool
+greet(struct smtpd_channel *ch, char *arg, const char *syntax)
+{
+	const char *r;
+	char *copy;
+
+	if (*arg == '\0') {
+		channel_push(ch, syntax);
+		return false;
+	}
+	/* One greeting per session, as Python (bpo-21783). */
+	if (ch->seen_greeting) {
+		channel_push(ch, "503 Duplicate HELO/EHLO");
+		return false;
+	}
+	if ((r = hook_helo(ch, arg)) != NULL) {
+		channel_push(ch, r);
+		return false;
+	}
+	if ((copy = strdup(arg)) == NULL) {
+		channel_push(ch, "451 Error: out of memory");
+		return false;
+	}
+	channel_rset(ch);
+	ch->seen_greeting = copy;
+	return true;
+}
+
+/* smtp_helo - HELO hostname (RFC 5321 section 4.1.1.1). */
+static void
+smtp_helo(struct smtpd_channel *ch, char *arg)
+{
+	if (greet(ch, arg, "501 Syntax: HELO hostname"))
+		channel_pushf(ch, "250 %s", ch->server->fqdn);
+}
+
+/* smtp_ehlo - EHLO hostname: the service extensions we speak. */
+static void
+smtp_ehlo(struct smtpd_channel *ch, char *arg)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+
+	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
+		return;
+	ch->extended_smtp = true;
+	channel_pushf(ch, "250-%s", ch->server->fqdn);
+	if (cfg->data_size_limit)
+		channel_pushf(ch, "250-SIZE %zu", cfg->data_size_limit);
+	if (!cfg->decode_data)
+		channel_push(ch, "250-8BITMIME");
+	if (cfg->enable_smtputf8)
+		channel_push(ch, "250-SMTPUTF8");
+	channel_push(ch, "250-PIPELINING");
+	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
+		channel_pushf(ch, "250-%s", *k);
+	channel_push(ch, "250 HELP");
+}
+
+/* smtp_noop - NOOP. */
+static void
+smtp_noop(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	channel_push(ch, "250 OK");
+}
+
+/* smtp_quit - QUIT: say goodbye and close once the reply is out. */
+static void
+smtp_quit(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	channel_push(ch, "221 Bye");
+	ch->closing = true;
+}
+
+/*
+ * smtp_mail - MAIL FROM:<address> [parameters] (RFC 5321 section 4.1.1.2,
+ * SIZE from RFC 1870, BODY from RFC 6152, SMTPUTF8 from RFC 6531).
+ */
+static void
+smtp_mail(struct smtpd_channel *ch, char *arg)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+	const char *syntaxerr = ch->extended_smtp ?
+	    "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]" :
+	    "501 Syntax: MAIL FROM: <address>";
+	static const char *const known_all[] = { "BODY", "SMTPUTF8", "SIZE", NULL };
+	static const char *const known_nobody[] = { "SMTPUTF8", "SIZE", NULL };
+	static const char *const known_noutf8[] = { "BODY", "SIZE", NULL };
+	static const char *const known_size[] = { "SIZE", NULL };
+	const char *const *known;
+	char address[LINE_MAX_ANY + 3], *rest, *a;
+	const char *v, *r;
+	bool smtputf8 = false;
+
+	if ((a = strip_keyword(arg, "FROM:")) == NULL ||
+	    !parse_address(a, address, sizeof(address), &rest) ||
+	    (!ch->extended_smtp && *rest)) {
+		channel_push(ch, syntaxerr);
+		return;
+	}
+	if (ch->tx.mailfrom) {
+		channel_push(ch, "503 Error: nested MAIL command");
+		return;
+	}
+	if (!options_set(&ch->mail_options, rest)) {
+		channel_push(ch, "451 Error: out of memory");
+		return;
+	}
+	if (!params_valid(&ch->mail_options)) {
+		channel_push(ch, syntaxerr);
+		return;
+	}
+	if (!cfg->decode_data &&
+	    (v = param_find(&ch->mail_options, "BODY", NULL)) != NULL &&
+	    strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0) {
+		channel_push(ch,
+		    "501 Error: BODY can only be one of 7BIT, 8BITMIME");
+		return;
+	}
+	if (cfg->enable_smtputf8 &&
+	    (v = param_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
+		if (*v != '\0') {
+			channel_push(ch, "501 Error: SMTPUTF8 takes no arguments");
+			return;
+		}
+		smtputf8 = true;
+	}
+	if ((v = param_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
+		/* Python crashes on a bare SIZE; it is a syntax error. */
+		if (*v == '\0' || strspn(v, "0123456789") != strlen(v)) {
+			channel_push(ch, syntaxerr);
+			return;
+		}
+		errno = 0;
+		unsigned long long size = strtoull(v, NULL, 10);
+		if (cfg->data_size_limit &&
+		    (errno == ERANGE || size > cfg->data_size_limit)) {
+			channel_push(ch, "552 Error: message size exceeds "
+			    "fixed maximum message size");
+			return;
+		}
+	}
+	if (cfg->decode_data)
+		known = cfg->enable_smtputf8 ? known_nobody : known_size;
+	else
+		known = cfg->enable_smtputf8 ? known_all : known_noutf8;
+	if (params_other(&ch->mail_options, known)) {
+		channel_push(ch,
+		    "555 MAIL FROM parameters not recognized or not implemented");
+		return;
+	}
+	if ((r = hook_mail(ch, address)) != NULL) {
+		channel_push(ch, r);
+		return;
+	}
+	if ((ch->tx.mailfrom = strdup(address)) == NULL) {
+		channel_push(ch, "451 Error: out of memory");
+		return;
+	}
+	ch->tx.smtputf8 = smtputf8;
+	channel_push(ch, "250 OK");
+}
+
+/* smtp_rcpt - RCPT TO:<address> (RFC 5321 section 4.1.1.3). */
+static void
+smtp_rcpt(struct smtpd_channel *ch, char *arg)
+{
+	struct transaction *tx = &ch->tx;
+	const char *syntaxerr = ch->extended_smtp ?
+	    "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]" :
+	    "501 Syntax: RCPT TO: <address>";
+	char address[LINE_MAX_ANY + 3], *rest, *a, *copy;
+	const char *r;
+
+	if ((a = strip_keyword(arg, "TO:")) == NULL ||
+	    !parse_address(a, address, sizeof(address), &rest) ||
+	    (!ch->extended_smtp && *rest)) {
+		channel_push(ch, syntaxerr);
+		return;
+	}
+	/* Python keeps the options of the last RCPT that got this far, even
+	 * a refused one, and passes them to process_message. */
+	if (!options_set(&ch->rcpt_options, rest)) {
+		channel_push(ch, "451 Error: out of memory");
+		return;
+	}
+	if (!params_valid(&ch->rcpt_options)) {
+		channel_push(ch, syntaxerr);
+		return;
+	}
+	if (ch->rcpt_options.count > 0) {
+		channel_push(ch,
+		    "555 RCPT TO parameters not recognized or not implemented");
+		return;
+	}
+	/* RFC 5321 section 4.5.3.1.8: at least 100 must be accepted. */
+	if (ch->cfg->max_recipients &&
+	    tx->rcpt_count >= (size_t)ch->cfg->max_recipients) {
+		channel_push(ch, "452 Error: too many recipients");
+		return;
+	}
+	if ((r = hook_rcpt(ch, address)) != NULL) {
+		channel_push(ch, r);
+		return;
+	}
+	if (tx->rcpt_count == tx->rcpt_cap) {
+		size_t cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
+		char **v = realloc(tx->rcpttos, cap * sizeof(*v));
+
+		if (v == NULL) {
+			channel_push(ch, "451 Error: out of memory");
+			return;
+		}
+		tx->rcpttos = v;
+		tx->rcpt_cap = cap;
+	}
+	if ((copy = strdup(address)) == NULL) {
+		channel_push(ch, "451 Error: out of memory");
+		return;
+	}
+	tx->rcpttos[tx->rcpt_count++] = copy;
+	channel_push(ch, "250 OK");
+}
+
+/* smtp_rset - RSET: abort the transaction, keep the greeting. */
+static void
+smtp_rset(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	channel_rset(ch);
+	channel_push(ch, "250 OK");
+}
+
+/* smtp_data - DATA: the message text follows, up to a line ".". */
+static void
+smtp_data(struct smtpd_channel *ch, char *arg)
+{
+	struct message_text *m = &ch->msg;
+
+	(void)arg;
+	m->len = m->raw = 0;
+	m->bol = true;
+	m->too_big = m->no_memory = m->bare_newline = false;
+	ch->state = SMTPD_DATA;
+	channel_push(ch, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* smtp_help - HELP [command]: Python's one-line syntax summaries. */
+static void
+smtp_help(struct smtpd_channel *ch, char *arg)
+{
+	static const struct {
+		const char *name, *text;
+	} help[] = {
+		{ "EHLO", "250 Syntax: EHLO hostname" },
+		{ "HELO", "250 Syntax: HELO hostname" },
+		{ "MAIL", "250 Syntax: MAIL FROM: <address>" },
+		{ "RCPT", "250 Syntax: RCPT TO: <address>" },
+		{ "DATA", "250 Syntax: DATA" },
+		{ "RSET", "250 Syntax: RSET" },
+		{ "NOOP", "250 Syntax: NOOP" },
+		{ "QUIT", "250 Syntax: QUIT" },
+		{ "VRFY", "250 Syntax: VRFY <address>" },
+	};
+
+	if (*arg == '\0') {
+		channel_push(ch, "250 Supported commands: EHLO HELO MAIL RCPT "
+		    "DATA RSET NOOP QUIT VRFY");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++) {
+		if (strcasecmp(arg, help[i].name) != 0)
+			continue;
+		/* MAIL and RCPT take parameters after EHLO. */
+		if (ch->extended_smtp && (i == 2 || i == 3))
+			channel_pushf(ch, "%s [SP <mail-parameters>]",
+			    help[i].text);
+		else
+			channel_push(ch, help[i].text);
+		return;
+	}
+	channel_push(ch, "501 Supported commands: EHLO HELO MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY");
+}
+
+/* smtp_vrfy - VRFY: we cannot tell (RFC 5321 section 3.5.3). */
+static void
+smtp_vrfy(struct smtpd_channel *ch, char *arg)
+{
+	char address[LINE_MAX_ANY + 3], *rest;
+
+	if (*arg == '\0')
+		channel_push(ch, "501 Syntax: VRFY <address>");
+	else if (parse_address(arg, address, sizeof(address), &rest))
+		channel_push(ch, "252 Cannot VRFY user, but will accept "
+		    "message and attempt delivery");
+	else
+		channel_pushf(ch, "502 Could not VRFY %s", arg);
+}
+
+/* smtp_expn - EXPN: not implemented, as in Python. */
+static void
+smtp_expn(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	channel_push(ch, "502 EXPN not implemented");
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+/* command_find - the table row for a command name, or NULL. */
+static const struct command *
+command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* command_check - may this command run now?  Answers when it may not. */
+static bool
+command_check(struct smtpd_channel *ch, const struct command *cmd,
+    const char *arg)
+{
+	if ((cmd->flags & NEED_HELO) && ch->seen_greeting == NULL) {
+		channel_push(ch, "503 Error: send HELO first");
+		return false;
+	}
+	if ((cmd->flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
+		channel_push(ch, "503 Error: need MAIL command");
+		return false;
+	}
+	if ((cmd->flags & NEED_RCPT) && ch->tx.rcpt_count == 0) {
+		channel_push(ch, "503 Error: need RCPT command");
+		return false;
+	}
+	if ((cmd->flags & NO_ARG) && *arg != '\0') {
+		channel_pushf(ch, "501 Syntax: %s", cmd->name);
+		return false;
+	}
+	return true;
+}
+
+/* line_limit - how long this command's line may be (Python's
+ * command_size_limits). */
+static size_t
+line_limit(const struct smtpd_channel *ch, const char *name)
+{
+	size_t limit = LINE_LIMIT;
+
+	if (ch->extended_smtp && strcmp(name, "MAIL") == 0) {
+		if (ch->cfg->data_size_limit)
+			limit += SIZE_EXTRA;
+		if (ch->cfg->enable_smtputf8)
+			limit += SMTPUTF8_EXTRA;
+	}
+	return limit;
+}
+
+/* is_http - a line that starts like an HTTP request: someone pointed a
+ * browser or a proxy at us.  No reply can help; we hang up. */
+static bool
+is_http(const char *line)
+{
+	return strncmp(line, "GET ", 4) == 0 ||
+	    strncmp(line, "POST ", 5) == 0 ||
+	    strncmp(line, "CONNECT ", 8) == 0 ||
+	    strncmp(line, "HEAD ", 5) == 0 ||
+	    strncmp(line, "PUT ", 4) == 0;
+}
+
+/* channel_command - answer one command line (Python's found_terminator
+ * in COMMAND state). */
+static void
+channel_command(struct smtpd_channel *ch, char *line, size_t len)
+{
+	char name[LINE_MAX_ANY + 1];
+	const struct command *cmd;
+	char *sp, *arg;
+	size_t n;
+
+	if (ch->cfg->debug)
+		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
+		    ch->peer_port, line);
+	/* A NUL would cut a C string short: the line cannot be read right. */
+	if (len == 0 || strlen(line) != len) {
+		channel_push(ch, "500 Error: bad syntax");
+		return;
+	}
+	if (is_http(line)) {
+		ch->closing = true;
+		return;
+	}
+	sp = strchr(line, ' ');
+	n = sp ? (size_t)(sp - line) : len;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)toupper((unsigned char)line[i]);
+	name[n] = '\0';
+	arg = sp ? strip(sp + 1) : line + len;
+
+	if (len > line_limit(ch, name)) {
+		channel_push(ch, "500 Error: line too long");
+		return;
+	}
+	for (size_t i = 0; i < ch->cfg->command_count; i++) {
+		const struct smtpd_command *c = &ch->cfg->commands[i];
+
+		if (strcasecmp(c->name, name) == 0) {
+			channel_push(ch, c->run(ch, arg, c->ctx));
+			return;
+		}
+	}
+	if ((cmd = command_find(name)) == NULL) {
+		channel_pushf(ch, "500 Error: command \"%s\" not recognized",
+		    name);
+		return;
+	}
+	if (command_check(ch, cmd, arg))
+		cmd->proceed(ch, arg);
+}
+
+/* channel_deliver - hand the message to the handler: under the delivery
+ * mutex, unless the handler says it is thread-safe. */
+static const char *
+channel_deliver(struct smtpd_channel *ch, const struct smtpd_message *m)
+{
+	const struct smtpd_handler *h = &ch->cfg->handler;
+	pthread_mutex_t *lock = &ch->server->deliver_lock;
+	const char *r;
+
+	if (h->process_message == NULL)
+		return NULL;
+	if (!h->concurrent)
+		pthread_mutex_lock(lock);
+	r = h->process_message(ch, m, h->ctx);
+	if (!h->concurrent)
+		pthread_mutex_unlock(lock);
+	return r;
+}
+
+/*
+ * channel_end_data - the message is complete: check it, deliver it, and
+ * answer.  A 250 goes out only after the handler returned, so "250 OK"
+ * always means delivered.
+ */
+static void
+channel_end_data(struct smtpd_channel *ch)
+{
+	struct message_text *m = &ch->msg;
+	struct transaction *tx = &ch->tx;
+	struct smtpd_message msg;
+	const char *r;
+
+	ch->state = SMTPD_COMMAND;
+	/* Python counts the text without its final CRLF. */
+	if (ch->cfg->data_size_limit && m->raw > 2 &&
+	    m->raw - 2 > ch->cfg->data_size_limit)
+		m->too_big = true;
+	if (m->too_big) {
+		/* Unlike Python (which stays in DATA), the transaction ends. */
+		m->len = 0;
+		channel_push(ch, "552 Error: Too much mail data");
+		transaction_reset(ch);
+		return;
+	}
+	if (m->no_memory) {
+		m->len = 0;
+		channel_push(ch, "452 Error: insufficient system storage");
+		transaction_reset(ch);
+		return;
+	}
+	if (ch->cfg->strict_newlines && m->bare_newline) {
+		m->len = 0;
+		channel_push(ch, "550 5.5.2 bare CR or LF not allowed");
+		transaction_reset(ch);
+		return;
+	}
+	/* Python joins the lines and drops the final line ending. */
+	if (m->len > 0)
+		m->len--;
+	if (!message_reserve(m, 0)) {
+		channel_push(ch, "452 Error: insufficient system storage");
+		transaction_reset(ch);
+		return;
+	}
+	m->data[m->len] = '\0';
+
+	memset(&msg, 0, sizeof(msg));
+	msg.peer_ip = ch->peer_ip;
+	msg.peer_port = ch->peer_port;
+	msg.helo = ch->seen_greeting;
+	msg.mailfrom = tx->mailfrom;
+	msg.rcpttos = (const char *const *)tx->rcpttos;
+	msg.rcpt_count = tx->rcpt_count;
+	msg.data = m->data;
+	msg.data_len = m->len;
+	msg.smtputf8 = tx->smtputf8;
+	if (!ch->cfg->decode_data) {
+		msg.mail_options = (const char *const *)ch->mail_options.item;
+		msg.mail_option_count = ch->mail_options.count;
+		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
+		msg.rcpt_option_count = ch->rcpt_options.count;
+	}
+	if ((r = hook_data(ch, &msg)) == NULL)
+		r = channel_deliver(ch, &msg);
+	channel_push(ch, r ? r : "250 OK");
+	transaction_reset(ch);
+
+	/* Don't keep a huge buffer for an idle connection. */
+	if (m->cap > DATA_KEEP_MAX) {
+		free(m->data);
+		m->data = NULL;
+		m->cap = m->len = 0;
+	}
+}
+
+/* channel_greet - the 220 greeting, or a connect hook's answer. */
+static void
+channel_greet(struct smtpd_channel *ch)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r = NULL;
+
+	if (c->hooks.on_connect)
+		r = c->hooks.on_connect(ch, c->hooks.ctx);
+	if (r == NULL && c->handler.hooks.on_connect)
+		r = c->handler.hooks.on_connect(ch, c->handler.ctx);
+	if (r != NULL) {
+		channel_push(ch, r);
+		if (r[0] == '4' || r[0] == '5')
+			ch->closing = true;
+		return;
+	}
+	channel_pushf(ch, "220 %s smtpd %s", ch->server->fqdn, SMTPD_VERSION);
+}
+
+/* channel_goodbye - why the session ends, said as a 421 when the client
+ * can still hear it. */
+static void
+channel_goodbye(struct smtpd_channel *ch, int r)
+{
+	if (r == READ_TIMEOUT)
+		channel_pushf(ch, "421 %s Error: timeout exceeded",
+		    ch->server->fqdn);
+	else if (atomic_load(&ch->server->stopping) &&
+	    (r == READ_EOF || r == READ_LINE))
+		channel_pushf(ch, "421 %s Error: shutting down",
+		    ch->server->fqdn);
+	else if (r == READ_EOF && ch->state == SMTPD_DATA)
+		return;		/* the client left mid-message: nothing kept */
+}
+
+/*
+ * channel_run - the session: greet, then loop { read a line; look it up;
+ * check; proceed } until QUIT, end of input, a timeout or a stop.
+ */
+void
+channel_run(struct smtpd_channel *ch)
+{
+	int max_junk = ch->cfg->max_junk;
+	int r = READ_LINE;
+
+	channel_greet(ch);
+	while (!ch->closing) {
+		if (ch->state == SMTPD_DATA) {
+			if ((r = channel_read_data(ch)) <= 0)
+				break;
+			channel_end_data(ch);
+			continue;
+		}
+		/* At a stop, a client between transactions is let go. */
+		if (atomic_load(&ch->server->stopping) &&
+		    ch->in_start == ch->in_end) {
+			r = READ_LINE;
+			break;
+		}
+		char *line;
+		size_t len;
+
+		r = channel_read_line(ch, &line, &len);
+		if (r == READ_TOO_LONG)
+			channel_push(ch, "500 Error: line too long");
+		else if (r == READ_LINE)
+			channel_command(ch, line, len);
+		else
+			break;
+		if (max_junk && ch->junk >= max_junk) {
+			channel_pushf(ch, "421 %s Error: too many bad commands",
+			    ch->server->fqdn);
+			ch->closing = true;
+		}
+	}
+	if (!ch->closing)
+		channel_goodbye(ch, r);
+	channel_flush(ch);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets                                                             */
+/* ------------------------------------------------------------------ */
+
+/* socket_read - recv(2), blocking up to SO_RCVTIMEO when asked to wait. */
+static ssize_t
+socket_read(void *ctx, void *buf, size_t len, bool wait)
+{
+	int fd = (int)(intptr_t)ctx;
+
+	return recv(fd, buf, len, wait ? 0 : MSG_DONTWAIT);
+}
+
+/* socket_write - send all of buf; SO_SNDTIMEO bounds a client that does
+ * not read.  MSG_NOSIGNAL: a vanished client must not kill the process. */
+static ssize_t
+socket_write(void *ctx, const void *buf, size_t len)
+{
+	int fd = (int)(intptr_t)ctx;
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct smtpd_channel *
+channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
+    const char *peer_ip, int peer_port)
+{
+	struct smtpd_channel *ch;
+
+	/* Not calloc: the buffers' pages stay untouched until used. */
+	if ((ch = malloc(sizeof(*ch))) == NULL)
+		return NULL;
+	memset(ch, 0, offsetof(struct smtpd_channel, out));
+	ch->out_len = 0;
+	ch->write_failed = false;
+	if ((ch->in = malloc(IN_CAP)) == NULL) {
+		free(ch);
+		return NULL;
+	}
+	ch->server = srv;
+	ch->cfg = &srv->cfg;
+	ch->io = *io;
+	ch->fd = -1;
+	snprintf(ch->peer_ip, sizeof(ch->peer_ip), "%s", peer_ip);
+	ch->peer_port = peer_port;
+	ch->state = SMTPD_COMMAND;
+	return ch;
+}
+
+struct smtpd_channel *
+channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
+{
+	struct channel_io io = { socket_read, socket_write,
+	    (void *)(intptr_t)fd };
+	char ip[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+	struct smtpd_channel *ch;
+
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)peer;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+	} else if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)peer;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+	}
+	if ((ch = channel_new_io(srv, &io, ip, port)) != NULL)
+		ch->fd = fd;
+	return ch;
+}
+
+void
+channel_free(struct smtpd_channel *ch)
+{
+	const struct smtpd_config *c;
+
+	if (ch == NULL)
+		return;
+	c = ch->cfg;
+	transaction_reset(ch);
+	if (c->hooks.on_disconnect)
+		c->hooks.on_disconnect(ch, c->hooks.ctx);
+	if (c->handler.hooks.on_disconnect)
+		c->handler.hooks.on_disconnect(ch, c->handler.ctx);
+	if (ch->fd >= 0)
+		close(ch->fd);
+	free(ch->tx.rcpttos);
+	options_clear(&ch->mail_options);
+	options_clear(&ch->rcpt_options);
+	free(ch->seen_greeting);
+	free(ch->msg.data);
+	free(ch->in);
+	free(ch);
+}
+
+bool
+channel_in_data(const struct smtpd_channel *ch)
+{
+	return ch->state == SMTPD_DATA;
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors for hooks and handlers                                    */
+/* ------------------------------------------------------------------ */
+
+const char *
+smtpd_channel_peer_ip(const struct smtpd_channel *ch)
+{
+	return ch->peer_ip;
+}
+
+int
+smtpd_channel_peer_port(const struct smtpd_channel *ch)
+{
+	return ch->peer_port;
+}
+
+const char *
+smtpd_channel_helo(const struct smtpd_channel *ch)
+{
+	return ch->seen_greeting ? ch->seen_greeting : "";
+}
+
+bool
+smtpd_channel_extended(const struct smtpd_channel *ch)
+{
+	return ch->extended_smtp;
+}
+
+const char *
+smtpd_channel_mailfrom(const struct smtpd_channel *ch)
+{
+	return ch->tx.mailfrom;
+}
+
+size_t
+smtpd_channel_rcpt_count(const struct smtpd_channel *ch)
+{
+	return ch->tx.rcpt_count;
+}
+
+const char *
+smtpd_channel_rcpt(const struct smtpd_channel *ch, size_t i)
+{
+	return i < ch->tx.rcpt_count ? ch->tx.rcpttos[i] : NULL;
+}
+
+size_t
+smtpd_channel_mail_option_count(const struct smtpd_channel *ch)
+{
+	return ch->mail_options.count;
+}
+
+const char *
+smtpd_channel_mail_option(const struct smtpd_channel *ch, size_t i)
+{
+	return i < ch->mail_options.count ? ch->mail_options.item[i] : NULL;
+}
+
+const char *
+smtpd_channel_received_data(const struct smtpd_channel *ch, size_t *len)
+{
+	if (len)
+		*len = ch->msg.data ? ch->msg.len : 0;
+	return ch->msg.data ? ch->msg.data : "";
+}
+
+enum smtpd_channel_state
+smtpd_channel_state(const struct smtpd_channel *ch)
+{
+	return ch->state;
+}
+
+const char *
+smtpd_channel_fqdn(const struct smtpd_channel *ch)
+{
+	return ch->server->fqdn;
+}
+
+struct smtpd_server *
+smtpd_channel_server(const struct smtpd_channel *ch)
+{
+	return ch->server;
+}
+
+void *
+smtpd_channel_get_data(const struct smtpd_channel *ch)
+{
+	return ch->user_data;
+}
+
+void
+smtpd_channel_set_data(struct smtpd_channel *ch, void *data)
+{
+	ch->user_data = data;
+}
+
+const char *
+smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ch->reply, sizeof(ch->reply), fmt, ap);
+	va_end(ap);
+	return ch->reply;
+}

@@ -1,0 +1,535 @@
+/*
+ * server.c - listen, accept, and give every client a thread of its own.
+ *
+ * The whole server, in the order it runs:
+ *
+ *	smtpd_server_listen		bind and listen
+ *	server_accept_loop		loop { accept; server_spawn }
+ *	server_worker			one per client: channel_run, then exit
+ *	smtpd_server_stop		stop accepting, drain, join
+ *
+ * Each worker thread blocks in recv() on its own client, so the code of a
+ * session (channel.c) is plain sequential code.  What the threads share is
+ * little and all here: the list of live workers (to stop them) and the
+ * delivery mutex that channel.c takes around the handler.
+ */
+#define _GNU_SOURCE
+#define SMTPD_INTERNAL
+#include "server.h"
+#include "channel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Worker stacks: a session needs a few KB of stack (its buffers live on the
+ * heap), but a handler may call getaddrinfo() or stdio, which want more.
+ * 256 KiB is reserved address space, not memory: only the pages touched
+ * become resident, so an idle connection costs a few KB, not glibc's
+ * default 8 MiB of address space.
+ */
+#define WORKER_STACK	(256 * 1024)
+
+/*
+ * The listen backlog: connections the kernel completes for us before we
+ * accept them.  Python's listen(5) drops clients under load; the kernel
+ * caps this at net.core.somaxconn.
+ */
+#define LISTEN_BACKLOG	4096
+
+/* How long to back off when out of file descriptors (EMFILE). */
+#define ACCEPT_BACKOFF_MS	100
+
+/* One worker thread and the client it serves. */
+struct worker {
+	struct worker		*next, *prev;
+	struct smtpd_server	*server;
+	struct smtpd_channel	*channel;
+	int			 fd;
+	pthread_t		 thread;
+};
+
+void
+smtpd_config_init(struct smtpd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->host = "localhost";
+	cfg->port = 8025;
+	cfg->data_size_limit = SMTPD_DATA_SIZE_DEFAULT;
+	cfg->remote_host = "localhost";
+	cfg->remote_port = 25;
+	cfg->timeout = 300;		/* RFC 5321 section 4.5.3.2.7 */
+	cfg->max_connections = 1000;
+	cfg->max_recipients = 1000;	/* RFC 5321 section 4.5.3.1.8: >= 100 */
+	cfg->max_junk = 20;
+	cfg->shutdown_grace = 10;
+	cfg->handler = smtpd_handler_debugging(stdout);
+}
+
+/*
+ * server_fqdn - the host's name as Python's socket.getfqdn() finds it: the
+ * first of the canonical name and aliases of our host name's address that
+ * contains a dot, else the canonical name.
+ */
+static void
+server_fqdn(char *out, size_t outsz)
+{
+	char host[256];
+	struct hostent *he;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(out, outsz, "%s", host);
+
+	/* Called once, before any thread, so the static results are safe. */
+	if ((he = gethostbyname(host)) == NULL)
+		return;
+	he = gethostbyaddr(he->h_addr_list[0], (socklen_t)he->h_length,
+	    he->h_addrtype);
+	if (he == NULL)
+		return;
+	snprintf(out, outsz, "%s", he->h_name);
+	if (strchr(he->h_name, '.'))
+		return;
+	for (char **a = he->h_aliases; *a; a++) {
+		if (strchr(*a, '.')) {
+			snprintf(out, outsz, "%s", *a);
+			return;
+		}
+	}
+}
+
+int
+smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
+    char *err, size_t errsz)
+{
+	struct smtpd_server *srv;
+
+	*out = NULL;
+	if (cfg->enable_smtputf8 && cfg->decode_data) {
+		snprintf(err, errsz, "decode_data and enable_SMTPUTF8 cannot "
+		    "be set to True at the same time");
+		return -1;
+	}
+	if (cfg->port < 0 || cfg->port > 65535) {
+		snprintf(err, errsz, "invalid port: %d", cfg->port);
+		return -1;
+	}
+	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
+	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
+	    cfg->shutdown_grace < 0) {
+		snprintf(err, errsz, "limits and timeouts must not be negative");
+		return -1;
+	}
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	srv->cfg = *cfg;
+	srv->listen_fd = -1;
+	srv->wake[0] = srv->wake[1] = -1;
+	if (cfg->fqdn && *cfg->fqdn)
+		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
+	else
+		server_fqdn(srv->fqdn, sizeof(srv->fqdn));
+	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, errsz, "pipe: %s", strerror(errno));
+		free(srv);
+		return -1;
+	}
+	pthread_mutex_init(&srv->deliver_lock, NULL);
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->changed, NULL);
+	pthread_attr_init(&srv->worker_attr);
+	pthread_attr_setstacksize(&srv->worker_attr, WORKER_STACK);
+	atomic_init(&srv->stopping, false);
+	srv->stop_state = SERVER_RUNNING;
+	*out = srv;
+	return 0;
+}
+
+int
+smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	struct addrinfo hints, *res, *ai;
+	char port[16];
+	const char *host = srv->cfg.host;
+	int fd = -1, e = 0, one = 1;
+
+	if (srv->listen_fd >= 0)
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", srv->cfg.port);
+	if (host && *host == '\0')
+		host = NULL;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errsz, "cannot resolve %s: %s",
+		    host ? host : "*", gai_strerror(e));
+		return -1;
+	}
+	/* Like Python we take the first address; unlike it, if that one
+	 * cannot be bound we try the next. */
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		/* A restarted server can bind while old connections linger
+		 * in TIME_WAIT. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errsz, "cannot listen on %s:%d: %s",
+		    host ? host : "*", srv->cfg.port, strerror(e));
+		return -1;
+	}
+	srv->listen_fd = fd;
+
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		srv->port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+/* server_reap - join the workers that have finished. */
+static void
+server_reap(struct smtpd_server *srv)
+{
+	struct worker *dead, *next;
+
+	pthread_mutex_lock(&srv->lock);
+	dead = srv->dead;
+	srv->dead = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	for (; dead; dead = next) {
+		next = dead->next;
+		pthread_join(dead->thread, NULL);
+		free(dead);
+	}
+}
+
+/* server_worker - a client's thread: run its session, then leave. */
+static void *
+server_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct smtpd_server *srv = w->server;
+
+	channel_run(w->channel);
+
+	/* Off the live list before the socket closes, so a stop never
+	 * shuts down a descriptor that was reused. */
+	pthread_mutex_lock(&srv->lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		srv->live = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = srv->dead;
+	w->prev = NULL;
+	srv->dead = w;
+	srv->nlive--;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+
+	channel_free(w->channel);
+	return NULL;
+}
+
+/* server_refuse - turn a client away with a 421 and close. */
+static void
+server_refuse(struct smtpd_server *srv, int fd, const char *why)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "421 %s Error: %s\r\n", srv->fqdn,
+	    why);
+
+	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+/* server_spawn - give an accepted client a worker thread. */
+static void
+server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
+{
+	struct worker *w;
+	int one = 1;
+
+	/* Replies go out whole, one write per burst: don't let Nagle hold
+	 * the next one back waiting for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (srv->cfg.timeout > 0) {
+		struct timeval tv = { .tv_sec = srv->cfg.timeout };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->channel = channel_new(srv, fd, peer)) == NULL) {
+		free(w);
+		server_refuse(srv, fd, "out of memory");
+		return;
+	}
+	w->server = srv;
+	w->fd = fd;
+
+	pthread_mutex_lock(&srv->lock);
+	w->next = srv->live;
+	if (srv->live)
+		srv->live->prev = w;
+	srv->live = w;
+	srv->nlive++;
+	if (pthread_create(&w->thread, &srv->worker_attr, server_worker, w)
+	    != 0) {
+		srv->live = w->next;
+		if (w->next)
+			w->next->prev = NULL;
+		srv->nlive--;
+		pthread_mutex_unlock(&srv->lock);
+		channel_free(w->channel);	/* closes fd */
+		free(w);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* server_wait_readable - poll the listener and the wake pipe; true when
+ * there is a connection to accept. */
+static bool
+server_wait_readable(struct smtpd_server *srv, int timeout_ms)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = srv->listen_fd, .events = POLLIN },
+		{ .fd = srv->wake[0], .events = POLLIN },
+	};
+
+	if (poll(pfd, 2, timeout_ms) <= 0)
+		return false;
+	return (pfd[0].revents & POLLIN) && !(pfd[1].revents & POLLIN);
+}
+
+/*
+ * server_accept_loop - accept clients until stopped.  This loop must never
+ * die: a full file table or a failed thread costs that one client, never
+ * the server.
+ */
+static void
+server_accept_loop(struct smtpd_server *srv)
+{
+	while (!atomic_load(&srv->stopping)) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd;
+
+		if (!server_wait_readable(srv, -1))
+			continue;
+		fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &len,
+		    SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: wait for some to be
+				 * freed instead of spinning on accept. */
+				if (srv->cfg.debug)
+					fprintf(srv->cfg.debug,
+					    "accept: %s; backing off\n",
+					    strerror(errno));
+				server_reap(srv);
+				(void)server_wait_readable(srv,
+				    ACCEPT_BACKOFF_MS);
+			}
+			continue;
+		}
+		server_reap(srv);
+		if (srv->cfg.debug)
+			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
+			    fd);
+
+		pthread_mutex_lock(&srv->lock);
+		bool full = srv->cfg.max_connections > 0 &&
+		    srv->nlive >= srv->cfg.max_connections;
+		pthread_mutex_unlock(&srv->lock);
+		if (full)
+			server_refuse(srv, fd, "too many connections");
+		else
+			server_spawn(srv, fd, (struct sockaddr *)&peer);
+	}
+
+	pthread_mutex_lock(&srv->lock);
+	srv->accepting = false;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void *
+server_accept_thread(void *arg)
+{
+	server_accept_loop(arg);
+	return NULL;
+}
+
+int
+smtpd_server_start(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	if (smtpd_server_listen(srv, err, errsz) != 0)
+		return -1;
+	pthread_mutex_lock(&srv->lock);
+	if (srv->accepting || srv->stop_state != SERVER_RUNNING) {
+		pthread_mutex_unlock(&srv->lock);
+		snprintf(err, errsz, "server already started or stopped");
+		return -1;
+	}
+	srv->accepting = true;
+	if (pthread_create(&srv->accept_thread, NULL, server_accept_thread,
+	    srv) != 0) {
+		srv->accepting = false;
+		pthread_mutex_unlock(&srv->lock);
+		snprintf(err, errsz, "cannot start the accept thread");
+		return -1;
+	}
+	srv->has_thread = true;
+	pthread_mutex_unlock(&srv->lock);
+	/* listen() was called already: connects are queued from now on. */
+	return 0;
+}
+
+int
+smtpd_server_serve_forever(struct smtpd_server *srv, char *err,
+    size_t errsz)
+{
+	if (smtpd_server_listen(srv, err, errsz) != 0)
+		return -1;
+	pthread_mutex_lock(&srv->lock);
+	if (srv->accepting || srv->stop_state != SERVER_RUNNING) {
+		pthread_mutex_unlock(&srv->lock);
+		snprintf(err, errsz, "server already started or stopped");
+		return -1;
+	}
+	srv->accepting = true;
+	pthread_mutex_unlock(&srv->lock);
+	server_accept_loop(srv);
+	return 0;
+}
+
+int
+smtpd_server_port(const struct smtpd_server *srv)
+{
+	return srv->port;
+}
+
+int
+smtpd_server_connections(struct smtpd_server *srv)
+{
+	int n;
+
+	pthread_mutex_lock(&srv->lock);
+	n = srv->nlive;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
+
+/* server_shutdown_clients - wake the workers blocked in recv().  With all
+ * false, only those between messages: a message in DATA may finish. */
+static void
+server_shutdown_clients(struct smtpd_server *srv, bool all)
+{
+	for (struct worker *w = srv->live; w; w = w->next)
+		if (all || !channel_in_data(w->channel))
+			shutdown(w->fd, all ? SHUT_RDWR : SHUT_RD);
+}
+
+void
+smtpd_server_stop(struct smtpd_server *srv)
+{
+	struct timespec deadline;
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->stop_state != SERVER_RUNNING) {
+		/* Someone else is stopping it: wait for them. */
+		while (srv->stop_state != SERVER_STOPPED)
+			pthread_cond_wait(&srv->changed, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	srv->stop_state = SERVER_STOPPING;
+	atomic_store(&srv->stopping, true);
+
+	/* 1. Stop accepting. */
+	(void)!write(srv->wake[1], "x", 1);
+	while (srv->accepting)
+		pthread_cond_wait(&srv->changed, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	if (srv->has_thread)
+		pthread_join(srv->accept_thread, NULL);
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+	}
+
+	/* 2. Idle clients get 421 now; messages in DATA get a grace period. */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += srv->cfg.shutdown_grace;
+	pthread_mutex_lock(&srv->lock);
+	server_shutdown_clients(srv, false);
+	while (srv->nlive > 0) {
+		if (pthread_cond_timedwait(&srv->changed, &srv->lock,
+		    &deadline) == ETIMEDOUT)
+			break;
+		/* A client that finished its message is idle now. */
+		server_shutdown_clients(srv, false);
+	}
+
+	/* 3. Past the grace period, cut everyone off, and wait for all. */
+	server_shutdown_clients(srv, true);
+	while (srv->nlive > 0)
+		pthread_cond_wait(&srv->changed, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	server_reap(srv);
+
+	pthread_mutex_lock(&srv->lock);
+	srv->stop_state = SERVER_STOPPED;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void
+smtpd_server_free(struct smtpd_server *srv)
+{
+	if (srv == NULL)
+		return;
+	smtpd_server_stop(srv);
+	close(srv->wake[0]);
+	close(srv->wake[1]);
+	pthread_attr_destroy(&srv->worker_attr);
+	pthread_cond_destroy(&srv->changed);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->deliver_lock);
+	free(srv);
+}

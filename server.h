@@ -1,0 +1,233 @@
+/*
+ * server.h - an SMTP server you can embed: configuration, handlers, hooks,
+ * and the server's lifecycle.
+ *
+ * The server is thread-per-connection: one thread accepts, and every
+ * accepted client gets a worker thread of its own that runs a channel
+ * (channel.h) until the client leaves.  Delivery - the handler's
+ * process_message - runs under one mutex shared by all workers, so a
+ * handler need not be thread-safe.
+ *
+ * A minimal embedding:
+ *
+ *	struct smtpd_config cfg;
+ *	struct smtpd_server *srv;
+ *	char err[256];
+ *
+ *	smtpd_config_init(&cfg);
+ *	cfg.port = 0;				// any free port
+ *	cfg.handler = smtpd_handler_sink();
+ *	if (smtpd_server_new(&cfg, &srv, err, sizeof(err)) != 0 ||
+ *	    smtpd_server_start(srv, err, sizeof(err)) != 0)
+ *		die(err);
+ *	printf("listening on %d\n", smtpd_server_port(srv));
+ *	...
+ *	smtpd_server_stop(srv);
+ *	smtpd_server_free(srv);
+ *
+ * No function here calls exit() or prints: errors come back as -1 with a
+ * message in the caller's buffer.
+ */
+#ifndef SMTPD_SERVER_H
+#define SMTPD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SMTPD_VERSION		"1.0.0"
+#define SMTPD_DATA_SIZE_DEFAULT	33554432	/* Python's DATA_SIZE_DEFAULT */
+
+struct smtpd_server;
+struct smtpd_channel;			/* one client's session: channel.h */
+
+/*
+ * A received message, as Python's process_message(peer, mailfrom, rcpttos,
+ * data, mail_options=..., rcpt_options=...) gets it.  Every pointer is
+ * valid only during the call.  data is the message with dot-stuffing
+ * removed, lines joined with "\n", the final line ending dropped; it is
+ * NUL-terminated for convenience but may contain NUL bytes: use data_len.
+ */
+struct smtpd_message {
+	const char		*peer_ip;	/* "127.0.0.1", "::1" */
+	int			 peer_port;
+	const char		*helo;		/* the HELO/EHLO argument */
+	const char		*mailfrom;	/* "<>" for the null sender */
+	const char *const	*rcpttos;
+	size_t			 rcpt_count;
+	const char		*data;
+	size_t			 data_len;
+	/* MAIL/RCPT parameters, upper-cased ("BODY=8BITMIME", "SMTPUTF8").
+	 * As in Python, empty when decode_data is set. */
+	const char *const	*mail_options;
+	size_t			 mail_option_count;
+	const char *const	*rcpt_options;
+	size_t			 rcpt_option_count;
+	bool			 smtputf8;	/* MAIL had SMTPUTF8 */
+};
+
+/*
+ * Hooks: the C counterpart of subclassing Python's SMTPChannel.  Each is
+ * optional.  A hook runs after the command passed its own syntax and state
+ * checks, before the server answers; it returns NULL to go on as usual, or
+ * a complete reply line without CRLF ("550 No such user") that is sent
+ * instead, and the command then has no effect.  smtpd_channel_reply()
+ * formats a reply in storage the channel owns.
+ */
+struct smtpd_hooks {
+	/* A reply here replaces the greeting; a 4xx/5xx one closes. */
+	const char	*(*on_connect)(struct smtpd_channel *, void *ctx);
+	const char	*(*on_helo)(struct smtpd_channel *, const char *name,
+			    void *ctx);
+	const char	*(*on_mail)(struct smtpd_channel *, const char *address,
+			    void *ctx);
+	const char	*(*on_rcpt)(struct smtpd_channel *, const char *address,
+			    void *ctx);
+	/* End of DATA, before the handler delivers. */
+	const char	*(*on_data)(struct smtpd_channel *,
+			    const struct smtpd_message *, void *ctx);
+	/* The transaction is over: RSET, HELO/EHLO, after DATA, closing. */
+	void		 (*on_reset)(struct smtpd_channel *, void *ctx);
+	void		 (*on_disconnect)(struct smtpd_channel *, void *ctx);
+	void		*ctx;
+};
+
+/*
+ * A handler does something useful with each message: Python's
+ * SMTPServer.process_message.  It returns NULL for "250 OK", or the reply
+ * to send (e.g. "451 Try again later").  Handlers that act during the
+ * transaction (a relay answering each RCPT with the upstream's answer) use
+ * hooks as well; a handler's hooks run after the configuration's.
+ */
+struct smtpd_handler {
+	const char	*name;
+	const char	*(*process_message)(struct smtpd_channel *,
+			    const struct smtpd_message *, void *ctx);
+	struct smtpd_hooks hooks;	/* hooks.ctx unused: ctx below */
+	void		*ctx;
+	/* Set when process_message is thread-safe: it then runs without the
+	 * server's delivery mutex, concurrently for different clients. */
+	bool		 concurrent;
+};
+
+/* An extra command (the smtp_XXXX methods one added to a subclass). */
+struct smtpd_command {
+	const char	*name;		/* upper case, e.g. "XCLIENT" */
+	/* Returns the reply; must not be NULL. */
+	const char	*(*run)(struct smtpd_channel *, const char *arg,
+			    void *ctx);
+	void		*ctx;
+};
+
+struct smtpd_config {
+	const char	*host;		/* "localhost", "127.0.0.1", "::1";
+					   NULL or "" = every address */
+	int		 port;		/* 0 = an ephemeral port */
+	size_t		 data_size_limit;	/* bytes; 0 = no limit */
+	bool		 enable_smtputf8;
+	bool		 decode_data;	/* not with enable_smtputf8 */
+	const char	*fqdn;		/* greeting name; NULL = the host's */
+	const char	*remote_host;	/* upstream, for the relay handlers */
+	int		 remote_port;
+
+	/* Limits (RFC 5321 section 4.5.3). */
+	int		 timeout;	/* seconds idle or in DATA; 0 = none */
+	int		 max_connections;	/* 0 = no limit */
+	int		 max_recipients;	/* 0 = no limit */
+	int		 max_junk;	/* bad commands in a row; 0 = no limit */
+	int		 shutdown_grace;	/* seconds DATA may finish at stop */
+	bool		 strict_newlines;	/* reject bare CR or LF in DATA */
+
+	struct smtpd_handler handler;
+	struct smtpd_hooks hooks;
+	const struct smtpd_command *commands;	/* extra commands */
+	size_t		 command_count;
+	const char *const *ehlo_keywords;	/* extra EHLO lines, NULL-ended */
+
+	FILE		*debug;		/* conversation trace; NULL = none */
+};
+
+/* smtpd_config_init - fill in the defaults (DebuggingServer on stdout,
+ * localhost:8025, 32 MiB, 300 s timeout, 1000 connections/recipients). */
+void	smtpd_config_init(struct smtpd_config *);
+
+/* smtpd_server_new - check the configuration and make a server (not yet
+ * listening).  The configuration is copied; the strings it points to and
+ * the handler's ctx must outlive the server. */
+int	smtpd_server_new(const struct smtpd_config *, struct smtpd_server **,
+	    char *err, size_t errsz);
+
+/* smtpd_server_listen - bind and listen; done by start/serve if not yet. */
+int	smtpd_server_listen(struct smtpd_server *, char *err, size_t errsz);
+
+/* smtpd_server_start - accept in a background thread; returns once the
+ * server accepts connections. */
+int	smtpd_server_start(struct smtpd_server *, char *err, size_t errsz);
+
+/* smtpd_server_serve_forever - accept in this thread until stopped. */
+int	smtpd_server_serve_forever(struct smtpd_server *, char *err,
+	    size_t errsz);
+
+/* smtpd_server_port - the bound port (useful after port 0). */
+int	smtpd_server_port(const struct smtpd_server *);
+
+/* smtpd_server_stop - stop accepting, let messages in DATA finish (up to
+ * shutdown_grace seconds), send idle clients 421, and return when every
+ * worker thread has finished.  Safe from any thread but a worker's. */
+void	smtpd_server_stop(struct smtpd_server *);
+
+/* smtpd_server_free - stop if running and release everything. */
+void	smtpd_server_free(struct smtpd_server *);
+
+/* smtpd_server_connections - clients being served right now. */
+int	smtpd_server_connections(struct smtpd_server *);
+
+/* Built-in handlers (handlers.c). */
+struct smtpd_handler smtpd_handler_debugging(FILE *out);
+struct smtpd_handler smtpd_handler_sink(void);
+
+#ifdef SMTPD_INTERNAL
+/*
+ * The server's own state, shared with channel.c (which reads the
+ * configuration, takes the delivery mutex and watches for a stop).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct worker;
+
+struct smtpd_server {
+	struct smtpd_config	 cfg;
+	char			 fqdn[256];
+	int			 listen_fd;	/* -1 until listening */
+	int			 port;
+	int			 wake[2];	/* self-pipe: wakes the accept loop */
+	pthread_attr_t		 worker_attr;	/* small stacks, detached: no */
+
+	/* Held around process_message, so handlers need not be thread-safe. */
+	pthread_mutex_t		 deliver_lock;
+
+	/* Guards everything below. */
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 changed;	/* a worker ended, or a stop moved on */
+	struct worker		*live;		/* workers serving a client */
+	struct worker		*dead;		/* finished, not yet joined */
+	int			 nlive;
+	bool			 accepting;	/* the accept loop is running */
+	bool			 has_thread;	/* started by smtpd_server_start */
+	pthread_t		 accept_thread;
+	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
+
+	atomic_bool		 stopping;	/* read by channels without the lock */
+};
+#endif /* SMTPD_INTERNAL */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMTPD_SERVER_H */

@@ -1,0 +1,429 @@
+/*
+ * NAME
+ *	smtpd - an SMTP server for testing and debugging, drop-in for
+ *	Python's "python -m smtpd"
+ *
+ * SYNOPSIS
+ *	smtpd [options] [localhost:localport [remotehost:remoteport]]
+ *
+ * DESCRIPTION
+ *	Listens on localhost:localport (default localhost:8025) and hands
+ *	every message to the class chosen with -c: DebuggingServer prints it
+ *	on standard output, Sink discards it.  remotehost:remoteport
+ *	(default localhost:25) is the upstream of the relaying classes.
+ *	Options are Python's smtpd's, plus limits of our own.
+ *
+ *	-n, --nosetuid	do not become "nobody" after binding (Python's
+ *			default is to setuid, and to fail when not root)
+ *	-V, --version	print the version and exit
+ *	-c, --class NAME
+ *			DebuggingServer (default), Sink, or SMTPServer
+ *	-s, --size LIMIT
+ *			largest message in bytes (default 33554432; 0 = none)
+ *	-u, --smtputf8	enable SMTPUTF8 (RFC 6531)
+ *	-d, --debug	trace the conversation on standard error
+ *	-h, --help	print the usage and exit
+ *	--timeout SECONDS, --max-connections N, --max-recipients N,
+ *	--strict-newlines
+ *			limits: see the README
+ *
+ * EXIT STATUS
+ *	0 after SIGINT or SIGTERM; 1 on bad arguments or when the address
+ *	cannot be bound.
+ *
+ * This file is only the command line: it turns arguments into a struct
+ * smtpd_config, and the library (server.c) does the rest.
+ */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+"Usage: %s [options] [localhost:localport [remotehost:remoteport]]\n"
+"\n"
+"An RFC 5321 SMTP server with the RFC 1870 SIZE, RFC 6152 8BITMIME,\n"
+"RFC 6531 SMTPUTF8 and RFC 2920 PIPELINING extensions.\n"
+"\n"
+"Options:\n"
+"\n"
+"    --nosetuid\n"
+"    -n\n"
+"        This program generally tries to setuid `nobody', unless this flag is\n"
+"        set.  The setuid call will fail if this program is not run as root (in\n"
+"        which case, use this flag).\n"
+"\n"
+"    --version\n"
+"    -V\n"
+"        Print the version number and exit.\n"
+"\n"
+"    --class classname\n"
+"    -c classname\n"
+"        Use `classname' as the concrete SMTP server class: DebuggingServer\n"
+"        (the default: print each message), Sink (accept and discard), or\n"
+"        SMTPServer (refuse every message: it has no process_message).\n"
+"\n"
+"    --size limit\n"
+"    -s limit\n"
+"        Restrict the total size of the incoming message to \"limit\" number of\n"
+"        bytes via the RFC 1870 SIZE extension.  Defaults to 33554432 bytes;\n"
+"        0 means no limit.\n"
+"\n"
+"    --smtputf8\n"
+"    -u\n"
+"        Enable the SMTPUTF8 extension and behave as an RFC 6531 smtp proxy.\n"
+"\n"
+"    --debug\n"
+"    -d\n"
+"        Turn on debugging prints (the conversation, on standard error).\n"
+"\n"
+"    --timeout seconds\n"
+"        Close a connection idle this long, or this long inside DATA, with\n"
+"        421 (default 300; 0 = never).\n"
+"\n"
+"    --max-connections n\n"
+"        Answer connections beyond n with 421 (default 1000; 0 = no limit).\n"
+"\n"
+"    --max-recipients n\n"
+"        Answer RCPT beyond n in one message with 452 (default 1000).\n"
+"\n"
+"    --strict-newlines\n"
+"        Reject a message that has a bare CR or LF with 550.\n"
+"\n"
+"    --help\n"
+"    -h\n"
+"        Print this message and exit.\n"
+"\n"
+"Version: smtpd " SMTPD_VERSION "\n"
+"\n"
+"If localhost is not given then `localhost' is used, and if localport is not\n"
+"given then 8025 is used.  If remotehost is not given then `localhost' is used,\n"
+"and if remoteport is not given, then 25 is used.  An IPv6 address is written\n"
+"in brackets: [::1]:8025.\n";
+
+static const char *program = "smtpd";
+
+/* usage - Python's usage(code, msg): the text, then the message. */
+static void __attribute__((noreturn))
+usage(int code, const char *fmt, ...)
+{
+	FILE *out = code ? stderr : stdout;
+
+	fprintf(out, usage_text, program);
+	if (fmt) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vfprintf(out, fmt, ap);
+		va_end(ap);
+		fputc('\n', out);
+	}
+	exit(code);
+}
+
+/*
+ * parse_spec - "host:port" (the first colon splits, as in Python) or
+ * "[v6addr]:port".  The host buffer receives the host without brackets.
+ */
+static bool
+parse_spec(const char *spec, char *host, size_t hostsz, int *port,
+    bool *bad_port)
+{
+	const char *colon;
+	char *end;
+	long p;
+
+	*bad_port = false;
+	if (spec[0] == '[' && (colon = strstr(spec, "]:")) != NULL) {
+		snprintf(host, hostsz, "%.*s", (int)(colon - spec - 1), spec + 1);
+		colon++;
+	} else {
+		if ((colon = strchr(spec, ':')) == NULL)
+			return false;
+		snprintf(host, hostsz, "%.*s", (int)(colon - spec), spec);
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535) {
+		*bad_port = true;
+		return false;
+	}
+	*port = (int)p;
+	return true;
+}
+
+/* become_nobody - give up root after binding, as Python's smtpd does. */
+static void
+become_nobody(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	if (pw == NULL) {
+		fprintf(stderr, "Cannot setuid \"nobody\"; try running with "
+		    "-n option.\n");
+		exit(1);
+	}
+	if (getuid() == 0) {
+		(void)!setgroups(0, NULL);
+		(void)!setgid(pw->pw_gid);
+	}
+	if (setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "Cannot setuid \"nobody\"; try running with "
+		    "-n option.\n");
+		exit(1);
+	}
+}
+
+/*
+ * raise_fd_limit - many systems start processes with 1024 descriptors,
+ * fewer than --max-connections needs; the hard limit is usually far
+ * higher, and ours to take.
+ */
+static rlim_t
+raise_fd_limit(FILE *debug)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && debug)
+			fprintf(debug, "open files limit raised from %llu to "
+			    "%llu\n", (unsigned long long)old,
+			    (unsigned long long)rl.rlim_max);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+/* The signal thread: SIGINT/SIGTERM stop the server, from a normal
+ * thread where stopping is safe (not from a signal handler). */
+static void *
+signal_thread(void *arg)
+{
+	struct smtpd_server *srv = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	smtpd_server_stop(srv);
+	return NULL;
+}
+
+/* parse_count - a non-negative whole number option, or exit 1. */
+static int
+parse_count(const char *opt, const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno || v < 0 || v > INT_MAX) {
+		fprintf(stderr, "Invalid %s: %s\n", opt, arg);
+		exit(1);
+	}
+	return (int)v;
+}
+
+/* abstract_process - Python's SMTPServer.process_message raises
+ * NotImplementedError and the client is dropped; we refuse the message. */
+static const char *
+abstract_process(struct smtpd_channel *ch, const struct smtpd_message *m,
+    void *ctx)
+{
+	(void)ch;
+	(void)m;
+	(void)ctx;
+	return "554 Error: SMTPServer has no process_message; "
+	    "use DebuggingServer or Sink";
+}
+
+enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT };
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "class", required_argument, NULL, 'c' },
+		{ "nosetuid", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "size", required_argument, NULL, 's' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "smtputf8", no_argument, NULL, 'u' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+		{ "max-recipients", required_argument, NULL, OPT_MAX_RCPT },
+		{ "strict-newlines", no_argument, NULL, OPT_STRICT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	const char *classname = "DebuggingServer";
+	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
+	char localhost[256], remotehost[256], err[512];
+	bool setuid_nobody = true, bad_port;
+	pthread_t sigthread;
+	sigset_t set;
+	int c;
+
+	program = argv[0];
+	smtpd_config_init(&cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "nVhc:s:du", longopts, NULL))
+	    != -1) {
+		switch (c) {
+		case 'h':
+			usage(0, NULL);
+		case 'V':
+			printf("smtpd %s\n", SMTPD_VERSION);
+			return 0;
+		case 'n':
+			setuid_nobody = false;
+			break;
+		case 'c':
+			classname = optarg;
+			break;
+		case 'd':
+			cfg.debug = stderr;
+			break;
+		case 'u':
+			cfg.enable_smtputf8 = true;
+			break;
+		case 's': {
+			char *end;
+			errno = 0;
+			long long v = strtoll(optarg, &end, 10);
+			/* Python takes int(arg); a negative limit is nonsense,
+			 * so we refuse it too. */
+			if (*optarg == '\0' || *end != '\0' || errno || v < 0) {
+				fprintf(stderr, "Invalid size: %s\n", optarg);
+				return 1;
+			}
+			cfg.data_size_limit = (size_t)v;
+			break;
+		}
+		case OPT_TIMEOUT:
+			cfg.timeout = parse_count("timeout", optarg);
+			break;
+		case OPT_MAX_CONN:
+			cfg.max_connections = parse_count("max-connections",
+			    optarg);
+			break;
+		case OPT_MAX_RCPT:
+			cfg.max_recipients = parse_count("max-recipients",
+			    optarg);
+			break;
+		case OPT_STRICT:
+			cfg.strict_newlines = true;
+			break;
+		case '?':
+		default:
+			if (optopt && optopt < 256 && strchr("cs", optopt))
+				usage(1, "option -%c requires argument", optopt);
+			else if (optopt && optopt < 256)
+				usage(1, "option -%c not recognized", optopt);
+			else
+				usage(1, "option %s not recognized",
+				    argv[optind - 1]);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 2) {
+		fprintf(stderr, usage_text, program);
+		fprintf(stderr, "Invalid arguments: ");
+		for (int i = 0; i < argc; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", argv[i]);
+		fputc('\n', stderr);
+		return 1;
+	}
+	if (argc >= 1)
+		localspec = argv[0];
+	if (argc >= 2)
+		remotespec = argv[1];
+	if (!parse_spec(localspec, localhost, sizeof(localhost), &cfg.port,
+	    &bad_port))
+		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
+		    localspec);
+	if (!parse_spec(remotespec, remotehost, sizeof(remotehost),
+	    &cfg.remote_port, &bad_port))
+		usage(1, bad_port ? "Bad remote port: %s" :
+		    "Bad remote spec: %s", remotespec);
+	cfg.host = localhost;
+	cfg.remote_host = remotehost;
+
+	if (strcmp(classname, "DebuggingServer") == 0) {
+		cfg.handler = smtpd_handler_debugging(stdout);
+	} else if (strcmp(classname, "Sink") == 0) {
+		cfg.handler = smtpd_handler_sink();
+	} else if (strcmp(classname, "SMTPServer") == 0) {
+		cfg.handler.name = "SMTPServer";
+		cfg.handler.process_message = abstract_process;
+	} else {
+		fprintf(stderr, "%s: unknown class: %s (known: "
+		    "DebuggingServer, Sink, SMTPServer)\n", program, classname);
+		return 1;
+	}
+
+	rlim_t fds = raise_fd_limit(cfg.debug);
+	if (cfg.max_connections > 0 && fds > 0 &&
+	    (rlim_t)cfg.max_connections + 16 > fds) {
+		fprintf(stderr, "%s: --max-connections %d needs more open "
+		    "files than the limit of %llu (ulimit -n)\n", program,
+		    cfg.max_connections, (unsigned long long)fds);
+		return 1;
+	}
+
+	/* Block SIGINT/SIGTERM in every thread; one thread waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (smtpd_server_new(&cfg, &srv, err, sizeof(err)) != 0 ||
+	    smtpd_server_listen(srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", program, err);
+		return 1;
+	}
+	if (setuid_nobody)
+		become_nobody();
+	if (cfg.debug) {
+		time_t now = time(NULL);
+		fprintf(stderr, "%s started at %s\tLocal addr: ('%s', %d)\n"
+		    "\tRemote addr:('%s', %d)\n", classname, ctime(&now),
+		    localhost, smtpd_server_port(srv), remotehost,
+		    cfg.remote_port);
+	}
+	if (pthread_create(&sigthread, NULL, signal_thread, srv) != 0) {
+		fprintf(stderr, "%s: cannot start the signal thread\n", program);
+		return 1;
+	}
+	if (smtpd_server_serve_forever(srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", program, err);
+		return 1;
+	}
+	pthread_join(sigthread, NULL);
+	smtpd_server_free(srv);
+	return 0;
+}
