@@ -588,8 +588,8 @@ strip_keyword(char *arg, const char *keyword)
 static bool
 is_atext(unsigned char c)
 {
-	return isalnum(c) || c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~", c)
-	    != NULL;
+	return isalnum(c) || c >= 0x80 ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /*
@@ -1245,6 +1245,11 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	}
 	if (is_http(line)) {
 		ch->closing = true;
+		return;
+	}
+	/* Too long for any command (and for name[] below). */
+	if (len > LINE_MAX_ANY) {
+		channel_push(ch, "500 Error: line too long");
 		return;
 	}
 	sp = strchr(line, ' ');

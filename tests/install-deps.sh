@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh - make sure the tools the tests need are here.  On
+# Debian/Ubuntu, as root (or with sudo), missing packages are installed;
+# elsewhere we say what to install and fail.
+set -u
+
+missing=""
+[ -f /usr/include/CUnit/CUnit.h ] || missing="$missing libcunit1-dev"
+command -v swaks >/dev/null 2>&1 || missing="$missing swaks"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+[ -n "${SMTPD_TEST_EXTRA_DEPS:-}" ] && missing="$missing $SMTPD_TEST_EXTRA_DEPS"
+
+[ -z "$missing" ] && exit 0
+
+if command -v apt-get >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ]; then
+		sudo=""
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo="sudo"
+	else
+		echo "tests need:$missing -- run: sudo apt-get install -y$missing" >&2
+		exit 1
+	fi
+	echo "installing test dependencies:$missing"
+	$sudo apt-get update -qq >/dev/null 2>&1 || true
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing \
+	    >/dev/null || { echo "apt-get install$missing failed" >&2; exit 1; }
+	exit 0
+fi
+echo "tests need:$missing -- install them with your package manager" >&2
+exit 1
