@@ -118,6 +118,7 @@ class Server:
         self.fixed_port = port
         self.remote = [remote] if remote else []
         self.proc = None
+        self.stopped_on_purpose = False
         self.tmpdir = tempfile.mkdtemp(prefix='smtpd-it-')
         self.stdout_path = os.path.join(self.tmpdir, 'stdout')
         self.stderr_path = os.path.join(self.tmpdir, 'stderr')
@@ -171,6 +172,7 @@ class Server:
         return False
 
     def signal(self, signum):
+        self.stopped_on_purpose = True
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signum)
 
@@ -186,6 +188,7 @@ class Server:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit status."""
         if self.proc is None:
             return None
+        self.stopped_on_purpose = True
         if self.proc.poll() is None:
             # Python's smtpd dies of SIGTERM without cleanup, which is fine here.
             self.proc.send_signal(signal.SIGTERM)
@@ -196,6 +199,12 @@ class Server:
                 self.proc.wait(STOP_TIMEOUT)
         self.returncode = self.proc.returncode
         return self.returncode
+
+    def died_unexpectedly(self):
+        """The exit status if the server exited without being asked to, else None."""
+        if self.proc is None or self.stopped_on_purpose:
+            return None
+        return self.proc.poll()
 
     def cleanup(self):
         self.stop()
@@ -244,7 +253,17 @@ class ServerTestCase(unittest.TestCase):
     def server(self, *options, **kw):
         srv = Server(*options, **kw)
         self.addCleanup(srv.cleanup)
+        # Runs before cleanup: a server that died during the test (a crash)
+        # fails the test even when the test itself did not notice.
+        self.addCleanup(self._check_alive, srv)
         return srv.start()
+
+    def _check_alive(self, srv):
+        status = srv.died_unexpectedly()
+        if status is not None:
+            raise AssertionError('the server exited during the test with status %s%s; '
+                                 'stderr: %s' % (status, ' (SIGSEGV)' if status == -11 else '',
+                                                 srv.stderr()[-1000:]))
 
     def client(self, srv, **kw):
         c = srv.connect(**kw)
@@ -481,7 +500,9 @@ def play(srv, script_lines, timeout=REPLY_TIMEOUT):
                 raw, eol = raw[:-2], b''
             if in_data:
                 line = unescape(raw)
-                c.send(line + eol)
+                if not _script_send(c, line + eol):
+                    out.append((line, b'<connection closed>'))
+                    return out
                 if line == b'.':
                     out.append((b'.', _script_reply(c)))
                     in_data = False
@@ -491,7 +512,9 @@ def play(srv, script_lines, timeout=REPLY_TIMEOUT):
                 continue
             lines = queued + [unescape(raw)]
             queued = []
-            c.send(b''.join(l + eol for l in lines))
+            if not _script_send(c, b''.join(l + eol for l in lines)):
+                out.append((lines[0], b'<connection closed>'))
+                return out
             for line in lines:
                 r = _script_reply(c)
                 out.append((line, r))
@@ -500,6 +523,14 @@ def play(srv, script_lines, timeout=REPLY_TIMEOUT):
         return out
     finally:
         c.close()
+
+
+def _script_send(c, data):
+    try:
+        c.send(data)
+        return True
+    except OSError:
+        return False
 
 
 def _script_reply(c):

@@ -326,6 +326,19 @@ class LineLengthTest(ServerTestCase):
         self.assertEqual(c.cmd(self.line('NOOP ', 100000)), '500 Error: line too long')
         self.assertEqual(c.cmd('NOOP'), '250 OK')
 
+    def test_long_line_without_space_is_500_and_server_survives(self):
+        srv = self.server()
+        c = self.client(srv)
+        self.assertEqual(c.cmd('x' * 600), '500 Error: line too long')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+
+    def test_long_helo_hostname_is_500_and_server_survives(self):
+        srv = self.server()
+        c = self.client(srv)
+        self.assertEqual(c.cmd('HELO' + 'y' * 600), '500 Error: line too long')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+
     def test_mail_after_helo_is_limited_to_512(self):
         c = self.helo_client(self.server('-s', '1000', '-u'))
         self.assertEqual(c.cmd(self.mail(512)), '250 OK')

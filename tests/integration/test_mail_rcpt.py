@@ -31,6 +31,21 @@ class MailAddressTest(ServerTestCase):
     def test_mail_quoted_local_part_is_250(self):
         self.assertEqual(self.mail('MAIL FROM:<"john doe"@ex.com>'), '250 OK')
 
+    def test_bare_address_after_a_longer_line_is_250(self):
+        # The previous, longer line must not leak into the parse of this one.
+        c = self.ehlo_client(self.server())
+        self.assertEqual(c.cmd('MAIL FROM:<a@example.com>'), '250 OK')
+        self.assertEqual(c.cmd('RSET'), '250 OK')
+        self.assertEqual(c.cmd('MAIL FROM:a@b'), '250 OK')
+
+    def test_unclosed_angle_after_a_longer_line_is_501(self):
+        c = self.client(self.server(), timeout=2)
+        c.cmd('EHLO client.with.a.rather.long.name.example')
+        self.assertEqual(c.cmd('MAIL FROM:<a@b>'), '250 OK')
+        c.cmd('RSET')
+        # Python's parser accepts '<a@b' (no closing bracket) as a@b.
+        self.assertEqual(c.cmd('MAIL FROM:<a@b'), '250 OK')
+
     def test_mail_space_after_colon_is_250(self):
         self.assertEqual(self.mail('MAIL FROM: <a@example.com>'), '250 OK')
 
@@ -170,6 +185,12 @@ class RcptTest(ServerTestCase):
 
     def test_rcpt_bare_address_is_250(self):
         self.assertEqual(self.rcpt_client().cmd('RCPT TO:b@example.com'), '250 OK')
+
+    def test_rcpt_bare_short_address_is_250(self):
+        self.assertEqual(self.rcpt_client().cmd('RCPT TO:b@c'), '250 OK')
+
+    def test_rcpt_bare_local_part_is_250(self):
+        self.assertEqual(self.rcpt_client().cmd('RCPT TO:b'), '250 OK')
 
     def test_rcpt_quoted_local_part_is_250(self):
         self.assertEqual(self.rcpt_client().cmd('RCPT TO:<"john doe"@ex.com>'), '250 OK')
