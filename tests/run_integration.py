@@ -2,7 +2,7 @@
 """Run the black-box integration tests (tests/integration) against ./smtpd.
 
 Usage:
-    tests/run_integration.py [-k PATTERN ...] [--python-reference] [-v]
+    tests/run_integration.py [-k PATTERN ...] [--python-reference]
 
     SMTPD=path/to/smtpd   the binary under test (default ./smtpd at the repo root)
     -k PATTERN            only tests whose id contains PATTERN (shell wildcards
@@ -13,7 +13,7 @@ Usage:
 
 Stdlib only.  Prints one line per test and ends with exactly one summary line,
 `N passed, N failed` (`, N skipped` when any were skipped); exit status 1 when
-any test failed.
+any test failed or the binary does not exist.
 """
 import argparse
 import faulthandler
@@ -31,10 +31,9 @@ WATCHDOG_SECONDS = 600
 class LineResult(unittest.TestResult):
     """Prints one line per test as it finishes."""
 
-    def __init__(self, stream, verbose):
+    def __init__(self, stream):
         super().__init__()
         self.stream = stream
-        self.verbose = verbose
         self.passed = 0
         self.started = {}
 
@@ -89,7 +88,6 @@ def main():
                     help='only tests whose id contains PATTERN')
     ap.add_argument('--python-reference', action='store_true',
                     help="run against Python's smtpd to check the expectations")
-    ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
 
     if args.python_reference:
@@ -109,7 +107,7 @@ def main():
     sys.path.insert(0, SUITE_DIR)
     suite = loader.discover(SUITE_DIR, pattern='test_*.py', top_level_dir=SUITE_DIR)
 
-    result = LineResult(sys.stdout, args.verbose)
+    result = LineResult(sys.stdout)
     start = time.monotonic()
     suite.run(result)
     # One count per test, however many of its subtests failed.
@@ -121,7 +119,8 @@ def main():
     if skipped:
         line += ', %d skipped' % skipped
     print(line)
-    return 1 if failed else 0
+    # A missing binary skips every test; that is not a passing run.
+    return 1 if failed or not os.path.exists(smtpd) else 0
 
 
 if __name__ == '__main__':

@@ -11,7 +11,6 @@ assert our documented improvements over Python are then expected to fail
 (see `improvement`).  `tests/run_integration.py --python-reference` does both.
 """
 import ast
-import functools
 import os
 import re
 import shutil
