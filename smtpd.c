@@ -401,9 +401,13 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if (smtpd_server_new(&cfg, &srv, err, sizeof(err)) != 0 ||
-	    smtpd_server_listen(srv, err, sizeof(err)) != 0) {
+	if (smtpd_server_new(&cfg, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", program, err);
+		return 1;
+	}
+	if (smtpd_server_listen(srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", program, err);
+		smtpd_server_free(srv);
 		return 1;
 	}
 	if (setuid_nobody)
