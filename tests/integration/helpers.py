@@ -24,12 +24,10 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DIFFTEST_DIR = os.path.join(REPO, 'tests', 'difftest')
-PYTHON_WRAPPER = os.path.join(REPO, 'tests', 'integration', 'python_smtpd')
 HOST = '127.0.0.1'
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 REPLY_TIMEOUT = 5.0
-DEFAULT_SIZE_LIMIT = 33554432
 FQDN = socket.getfqdn()
 
 
@@ -341,9 +339,6 @@ class Client:
         """Send one command line (CRLF added) and return its reply."""
         self.send((line if isinstance(line, bytes) else line.encode('utf-8')) + b'\r\n')
         return self.reply(timeout)
-
-    def code(self, line):
-        return int(self.cmd(line)[:3])
 
     def send_message(self, data):
         """After a 354: send data (bytes) that must end with CRLF.CRLF itself."""
