@@ -50,13 +50,24 @@
 /* How long to back off when out of file descriptors (EMFILE). */
 #define ACCEPT_BACKOFF_MS	100
 
+/*
+ * A finished worker waits this long for the next client before it exits.
+ * Handing a new connection to a waiting thread costs a wake-up; creating
+ * a thread costs a clone(), a stack and the scheduler's bookkeeping, and
+ * under a stream of short connections that was the largest cost.  Still
+ * one thread per connection: a thread serves one client at a time.
+ */
+#define IDLE_SECONDS	10
+#define IDLE_MAX	256	/* idle threads kept at most */
+
 /* One worker thread and the client it serves. */
 struct worker {
-	struct worker		*next, *prev;
+	struct worker		*next, *prev;	/* on the live, idle or dead list */
 	struct smtpd_server	*server;
-	struct smtpd_channel	*channel;
+	struct smtpd_channel	*channel;	/* NULL while idle */
 	int			 fd;
 	pthread_t		 thread;
+	pthread_cond_t		 wake;		/* a client was handed over */
 };
 
 void
@@ -208,6 +219,23 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 	}
 	srv->listen_fd = fd;
 
+	/*
+	 * Options for the clients' sockets, set once here: Linux (and the
+	 * BSDs) copy them to every accepted socket, which saves three system
+	 * calls per connection.  TCP_NODELAY: replies go out whole, one write
+	 * per burst, so Nagle must not hold one back waiting for an ACK.
+	 * The timeouts bound a client that stops talking or stops reading.
+	 * O_NONBLOCK is for the listener only (accept4 does not pass it on).
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (srv->cfg.timeout > 0) {
+		struct timeval tv = { .tv_sec = srv->cfg.timeout };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
@@ -215,6 +243,29 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
+}
+
+/* list_remove, list_push - the live, idle and dead lists (lock held). */
+static void
+list_remove(struct worker **head, struct worker *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		*head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}
+
+static void
+list_push(struct worker **head, struct worker *w)
+{
+	w->prev = NULL;
+	w->next = *head;
+	if (*head)
+		(*head)->prev = w;
+	*head = w;
 }
 
 /* server_reap - join the workers that have finished. */
@@ -230,48 +281,87 @@ server_reap(struct smtpd_server *srv)
 	for (; dead; dead = next) {
 		next = dead->next;
 		pthread_join(dead->thread, NULL);
+		pthread_cond_destroy(&dead->wake);
 		free(dead);
 	}
 }
 
-/* server_worker - a client's thread: run its session, then leave. */
+/* worker_wait_for_client - idle until handed a client (true), or until
+ * IDLE_SECONDS pass or the server stops (false).  Lock held. */
+static bool
+worker_wait_for_client(struct smtpd_server *srv, struct worker *w)
+{
+	struct timespec deadline;
+
+	if (atomic_load(&srv->stopping) || srv->nidle >= IDLE_MAX)
+		return false;
+	list_push(&srv->idle, w);
+	srv->nidle++;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += IDLE_SECONDS;
+	while (w->channel == NULL && !atomic_load(&srv->stopping))
+		if (pthread_cond_timedwait(&w->wake, &srv->lock, &deadline)
+		    == ETIMEDOUT)
+			break;
+	if (w->channel != NULL)
+		return true;		/* server_spawn moved us to live */
+	list_remove(&srv->idle, w);
+	srv->nidle--;
+	return false;
+}
+
+/* server_worker - a client's thread: run its session; then wait a while
+ * for another client, or leave. */
 static void *
 server_worker(void *arg)
 {
 	struct worker *w = arg;
 	struct smtpd_server *srv = w->server;
+	struct smtpd_channel *ch;
 
-	channel_run(w->channel);
+	for (;;) {
+		channel_run(w->channel);
 
-	/* Off the live list before the socket closes, so a stop never
-	 * shuts down a descriptor that was reused. */
-	pthread_mutex_lock(&srv->lock);
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		srv->live = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->next = srv->dead;
-	w->prev = NULL;
-	srv->dead = w;
-	srv->nlive--;
+		/* Off the live list before the socket closes, so a stop
+		 * never shuts down a descriptor that was reused. */
+		pthread_mutex_lock(&srv->lock);
+		list_remove(&srv->live, w);
+		srv->nlive--;
+		ch = w->channel;
+		w->channel = NULL;
+		pthread_cond_broadcast(&srv->changed);
+		pthread_mutex_unlock(&srv->lock);
+
+		channel_free(ch);
+
+		pthread_mutex_lock(&srv->lock);
+		if (!worker_wait_for_client(srv, w))
+			break;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	list_push(&srv->dead, w);
+	srv->nthreads--;
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
-
-	channel_free(w->channel);
 	return NULL;
 }
 
-/* server_refuse - turn a client away with a 421 and close. */
+/* server_say_421 - tell a client we cannot serve it. */
 static void
-server_refuse(struct smtpd_server *srv, int fd, const char *why)
+server_say_421(struct smtpd_server *srv, int fd, const char *why)
 {
 	char buf[512];
 	int n = snprintf(buf, sizeof(buf), "421 %s Error: %s\r\n", srv->fqdn,
 	    why);
 
 	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* server_refuse - turn a client away with a 421 and close. */
+static void
+server_refuse(struct smtpd_server *srv, int fd, const char *why)
+{
+	server_say_421(srv, fd, why);
 	close(fd);
 }
 
@@ -280,17 +370,7 @@ static void
 server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 {
 	struct worker *w;
-	int one = 1;
 
-	/* Replies go out whole, one write per burst: don't let Nagle hold
-	 * the next one back waiting for an ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (srv->cfg.timeout > 0) {
-		struct timeval tv = { .tv_sec = srv->cfg.timeout };
-
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
 	    (w->channel = channel_new(srv, fd, peer)) == NULL) {
 		free(w);
@@ -301,22 +381,40 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 	w->fd = fd;
 
 	pthread_mutex_lock(&srv->lock);
-	w->next = srv->live;
-	if (srv->live)
-		srv->live->prev = w;
-	srv->live = w;
+	if (srv->idle) {
+		/* An idle thread takes this client: hand it over. */
+		struct worker *idle = srv->idle;
+
+		list_remove(&srv->idle, idle);
+		srv->nidle--;
+		idle->channel = w->channel;
+		idle->fd = fd;
+		list_push(&srv->live, idle);
+		srv->nlive++;
+		pthread_cond_signal(&idle->wake);
+		pthread_mutex_unlock(&srv->lock);
+		free(w);
+		return;
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	list_push(&srv->live, w);
 	srv->nlive++;
 	if (pthread_create(&w->thread, &srv->worker_attr, server_worker, w)
 	    != 0) {
-		srv->live = w->next;
-		if (w->next)
-			w->next->prev = NULL;
+		list_remove(&srv->live, w);
 		srv->nlive--;
 		pthread_mutex_unlock(&srv->lock);
+		pthread_cond_destroy(&w->wake);
+		server_say_421(srv, fd, "cannot start a thread");
 		channel_free(w->channel);	/* closes fd */
 		free(w);
 		return;
 	}
+	srv->nthreads++;
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -348,10 +446,14 @@ server_accept_loop(struct smtpd_server *srv)
 		socklen_t len = sizeof(peer);
 		int fd;
 
-		if (!server_wait_readable(srv, -1))
-			continue;
+		/* Accept first and poll only when nothing is waiting: under
+		 * load, connections are queued and the poll is wasted. */
 		fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &len,
 		    SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			(void)server_wait_readable(srv, -1);
+			continue;
+		}
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -506,10 +608,14 @@ smtpd_server_stop(struct smtpd_server *srv)
 		server_shutdown_clients(srv, false);
 	}
 
-	/* 3. Past the grace period, cut everyone off, and wait for all. */
+	/* 3. Past the grace period, cut everyone off, and wait for all
+	 * threads, the idle ones too. */
 	server_shutdown_clients(srv, true);
-	while (srv->nlive > 0)
+	while (srv->nthreads > 0) {
+		for (struct worker *w = srv->idle; w; w = w->next)
+			pthread_cond_signal(&w->wake);
 		pthread_cond_wait(&srv->changed, &srv->lock);
+	}
 	pthread_mutex_unlock(&srv->lock);
 	server_reap(srv);
 

@@ -215,8 +215,11 @@ struct smtpd_server {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 changed;	/* a worker ended, or a stop moved on */
 	struct worker		*live;		/* workers serving a client */
+	struct worker		*idle;		/* waiting for the next client */
 	struct worker		*dead;		/* finished, not yet joined */
-	int			 nlive;
+	int			 nlive;		/* on the live list */
+	int			 nidle;		/* on the idle list */
+	int			 nthreads;	/* running, not yet on the dead list */
 	bool			 accepting;	/* the accept loop is running */
 	bool			 has_thread;	/* started by smtpd_server_start */
 	pthread_t		 accept_thread;
