@@ -90,30 +90,33 @@ smtpd_config_init(struct smtpd_config *cfg)
 /*
  * server_fqdn - the host's name as Python's socket.getfqdn() finds it: the
  * first of the canonical name and aliases of our host name's address that
- * contains a dot, else the canonical name.
+ * contains a dot, else the canonical name.  The _r look-ups: a program may
+ * create servers from several threads at once.
  */
 static void
 server_fqdn(char *out, size_t outsz)
 {
-	char host[256];
-	struct hostent *he;
+	char host[256], buf[8192], addr[16];
+	struct hostent he, *res = NULL;
+	int herr;
 
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(out, outsz, "%s", host);
 
-	/* Called once, before any thread, so the static results are safe. */
-	if ((he = gethostbyname(host)) == NULL)
+	if (gethostbyname_r(host, &he, buf, sizeof(buf), &res, &herr) != 0 ||
+	    res == NULL || res->h_length > (int)sizeof(addr))
 		return;
-	he = gethostbyaddr(he->h_addr_list[0], (socklen_t)he->h_length,
-	    he->h_addrtype);
-	if (he == NULL)
+	int len = res->h_length, family = res->h_addrtype;
+	memcpy(addr, res->h_addr_list[0], (size_t)len);
+	if (gethostbyaddr_r(addr, (socklen_t)len, family, &he, buf,
+	    sizeof(buf), &res, &herr) != 0 || res == NULL)
 		return;
-	snprintf(out, outsz, "%s", he->h_name);
-	if (strchr(he->h_name, '.'))
+	snprintf(out, outsz, "%s", res->h_name);
+	if (strchr(res->h_name, '.'))
 		return;
-	for (char **a = he->h_aliases; *a; a++) {
+	for (char **a = res->h_aliases; *a; a++) {
 		if (strchr(*a, '.')) {
 			snprintf(out, outsz, "%s", *a);
 			return;
