@@ -436,6 +436,17 @@ server_wait_readable(struct smtpd_server *srv, int timeout_ms)
 	return (pfd[0].revents & POLLIN) && !(pfd[1].revents & POLLIN);
 }
 
+/* server_backoff - sleep ACCEPT_BACKOFF_MS, or less if stopped.  Not on
+ * the listener: it stays readable while the connection we could not
+ * accept waits, and polling it would spin. */
+static void
+server_backoff(struct smtpd_server *srv)
+{
+	struct pollfd pfd = { .fd = srv->wake[0], .events = POLLIN };
+
+	(void)poll(&pfd, 1, ACCEPT_BACKOFF_MS);
+}
+
 /*
  * server_accept_loop - accept clients until stopped.  This loop must never
  * die: a full file table or a failed thread costs that one client, never
@@ -467,8 +478,7 @@ server_accept_loop(struct smtpd_server *srv)
 					    "accept: %s; backing off\n",
 					    strerror(errno));
 				server_reap(srv);
-				(void)server_wait_readable(srv,
-				    ACCEPT_BACKOFF_MS);
+				server_backoff(srv);
 			}
 			continue;
 		}
