@@ -23,9 +23,9 @@ SANFLAGS =
 endif
 comma := ,
 
-LIB_SRCS = server.c channel.c handlers.c
+LIB_SRCS = server.c channel.c handlers.c relay.c proxy.c maildir.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
-HEADERS  = server.h channel.h
+HEADERS  = server.h channel.h relay.h delivery.h
 
 all: $(B)smtpd $(B)libsmtpd.a
 

@@ -9,7 +9,9 @@
  * DESCRIPTION
  *	Listens on localhost:localport (default localhost:8025) and hands
  *	every message to the class chosen with -c: DebuggingServer prints it
- *	on standard output, Sink discards it.  remotehost:remoteport
+ *	on standard output, Sink discards it, PureProxy relays it to
+ *	remotehost:remoteport, MailmanProxy hands list mail to Mailman and
+ *	relays the rest, Maildir writes it into a Maildir.  remotehost:remoteport
  *	(default localhost:25) is the upstream of the relaying classes.
  *	Options are Python's smtpd's, plus limits of our own.
  *
@@ -17,7 +19,14 @@
  *			default is to setuid, and to fail when not root)
  *	-V, --version	print the version and exit
  *	-c, --class NAME
- *			DebuggingServer (default), Sink, or SMTPServer
+ *			DebuggingServer (default), Sink, SMTPServer,
+ *			PureProxy, MailmanProxy, or Maildir
+ *	--maildir DIR	Maildir: the Maildir to deliver into
+ *	--mailman-lmtp HOST:PORT
+ *			MailmanProxy: Mailman 3's LMTP runner
+ *			(default 127.0.0.1:8024)
+ *	--mailman-home DIR
+ *			MailmanProxy: a Mailman 2 installation instead
  *	-s, --size LIMIT
  *			largest message in bytes (default 33554432; 0 = none)
  *	-u, --smtputf8	enable SMTPUTF8 (RFC 6531)
@@ -36,6 +45,7 @@
  */
 #define _GNU_SOURCE
 #include "server.h"
+#include "delivery.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -74,7 +84,20 @@ static const char usage_text[] =
 "    -c classname\n"
 "        Use `classname' as the concrete SMTP server class: DebuggingServer\n"
 "        (the default: print each message), Sink (accept and discard), or\n"
-"        SMTPServer (refuse every message: it has no process_message).\n"
+"        SMTPServer (refuse every message: it has no process_message),\n"
+"        PureProxy (relay each message to remotehost:remoteport),\n"
+"        MailmanProxy (mail for Mailman's lists to Mailman, the rest relayed\n"
+"        like PureProxy), or Maildir (write each message into --maildir).\n"
+"\n"
+"    --maildir dir\n"
+"        Maildir: deliver into dir (tmp, new and cur are created).\n"
+"\n"
+"    --mailman-lmtp host:port\n"
+"        MailmanProxy: Mailman 3's LMTP runner (default 127.0.0.1:8024).\n"
+"\n"
+"    --mailman-home dir\n"
+"        MailmanProxy: use the Mailman 2 installed in dir instead: lists are\n"
+"        dir/lists/NAME, mail goes through dir/mail/mailman.\n"
 "\n"
 "    --size limit\n"
 "    -s limit\n"
@@ -258,7 +281,8 @@ abstract_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 	    "use DebuggingServer or Sink";
 }
 
-enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT };
+enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
+	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME };
 
 int
 main(int argc, char **argv)
@@ -275,13 +299,19 @@ main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "max-recipients", required_argument, NULL, OPT_MAX_RCPT },
 		{ "strict-newlines", no_argument, NULL, OPT_STRICT },
+		{ "maildir", required_argument, NULL, OPT_MAILDIR },
+		{ "mailman-lmtp", required_argument, NULL, OPT_MAILMAN_LMTP },
+		{ "mailman-home", required_argument, NULL, OPT_MAILMAN_HOME },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
 	struct smtpd_server *srv;
 	const char *classname = "DebuggingServer";
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
-	char localhost[256], remotehost[256], err[512];
+	char localhost[256], remotehost[256], err[512], lmtphost[256];
+	const char *maildir = NULL, *lmtpspec = NULL;
+	/* Static: the relay handlers keep a pointer for the server's life. */
+	static struct smtpd_proxy_options proxy;
 	bool setuid_nobody = true, bad_port;
 	pthread_t sigthread;
 	sigset_t set;
@@ -337,6 +367,15 @@ main(int argc, char **argv)
 		case OPT_STRICT:
 			cfg.strict_newlines = true;
 			break;
+		case OPT_MAILDIR:
+			maildir = optarg;
+			break;
+		case OPT_MAILMAN_LMTP:
+			lmtpspec = optarg;
+			break;
+		case OPT_MAILMAN_HOME:
+			proxy.mailman_home = optarg;
+			break;
 		case '?':
 		default:
 			if (optopt && optopt < 256 && strchr("cs", optopt))
@@ -377,12 +416,41 @@ main(int argc, char **argv)
 		cfg.handler = smtpd_handler_debugging(stdout);
 	} else if (strcmp(classname, "Sink") == 0) {
 		cfg.handler = smtpd_handler_sink();
+	} else if (strcmp(classname, "PureProxy") == 0 ||
+	    strcmp(classname, "MailmanProxy") == 0) {
+		proxy.remote_host = remotehost;
+		proxy.remote_port = cfg.remote_port;
+		proxy.timeout = cfg.timeout;
+		if (lmtpspec) {
+			if (!parse_spec(lmtpspec, lmtphost, sizeof(lmtphost),
+			    &proxy.mailman_lmtp_port, &bad_port)) {
+				fprintf(stderr, "Bad --mailman-lmtp: %s\n",
+				    lmtpspec);
+				return 1;
+			}
+			proxy.mailman_lmtp_host = lmtphost;
+		}
+		cfg.handler = classname[0] == 'P' ?
+		    smtpd_handler_pureproxy(&proxy) :
+		    smtpd_handler_mailmanproxy(&proxy);
+	} else if (strcmp(classname, "Maildir") == 0) {
+		if (maildir == NULL) {
+			fprintf(stderr, "%s: -c Maildir needs --maildir DIR\n",
+			    program);
+			return 1;
+		}
+		if (smtpd_handler_maildir(&cfg.handler, maildir, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "%s: %s\n", program, err);
+			return 1;
+		}
 	} else if (strcmp(classname, "SMTPServer") == 0) {
 		cfg.handler.name = "SMTPServer";
 		cfg.handler.process_message = abstract_process;
 	} else {
 		fprintf(stderr, "%s: unknown class: %s (known: "
-		    "DebuggingServer, Sink, SMTPServer)\n", program, classname);
+		    "DebuggingServer, Sink, SMTPServer, PureProxy, MailmanProxy, "
+		    "Maildir)\n", program, classname);
 		return 1;
 	}
 

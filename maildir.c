@@ -1,0 +1,189 @@
+/*
+ * maildir.c - the Maildir handler: each message becomes one file in a
+ * Maildir (delivery.h), the way qmail delivers (http://cr.yp.to/proto/
+ * maildir.html):
+ *
+ *	write it to DIR/tmp/NAME, fsync it,
+ *	rename it to DIR/new/NAME, fsync DIR/new,
+ *	and only then say 250.
+ *
+ * A reader of new/ never sees half a message, and a crash after the 250
+ * loses nothing.  On any failure the file in tmp/ is removed and the client
+ * gets 451, so it tries again.  NAME is made of the time, our pid, a
+ * counter and the host name - never of anything in the message.
+ *
+ * The file holds the message as Python hands it to process_message (lines
+ * joined by "\n"), preceded by "Return-Path: <sender>" as a final delivery
+ * adds it (RFC 5321 section 4.4), and ended by a newline.  Nothing is
+ * shared but an atomic counter, so deliveries run concurrently.
+ */
+#define _GNU_SOURCE
+#include "delivery.h"
+#include "channel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static atomic_ulong delivery_counter;
+
+/* maildir_make - DIR and its tmp, new and cur, where missing. */
+static int
+maildir_make(const char *dir, char *err, size_t errsz)
+{
+	static const char *const subs[] = { "", "/tmp", "/new", "/cur" };
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errsz, "cannot create %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* write_all - write(2) until done. */
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* unique_name - "SECONDS.MMICROSECONDSPpidQcounter.host", the Maildir
+ * convention; "/" and ":" in the host name are escaped as it says. */
+static void
+unique_name(char *out, size_t outsz)
+{
+	char host[256], safe[1024];
+	struct timeval tv;
+	size_t o = 0;
+
+	gettimeofday(&tv, NULL);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (const char *h = host; *h && o + 5 < sizeof(safe); h++) {
+		if (*h == '/')
+			o += (size_t)snprintf(safe + o, sizeof(safe) - o, "\\057");
+		else if (*h == ':')
+			o += (size_t)snprintf(safe + o, sizeof(safe) - o, "\\072");
+		else
+			safe[o++] = *h;
+	}
+	safe[o] = '\0';
+	snprintf(out, outsz, "%lld.M%ldP%ldQ%lu.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(),
+	    atomic_fetch_add(&delivery_counter, 1) + 1, safe);
+}
+
+/* fsync_dir - make a rename in dir durable. */
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* maildir_process - tmp, fsync, rename into new, then 250. */
+static const char *
+maildir_process(struct smtpd_channel *ch, const struct smtpd_message *m,
+    void *ctx)
+{
+	const char *dir = ctx;
+	char name[1200], tmp[6000], new[6000], newdir[4200], head[1100];
+	char err[256];
+	const char *from = strcmp(m->mailfrom, "<>") == 0 ? "" : m->mailfrom;
+	int fd = -1, n;
+
+	for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
+		unique_name(name, sizeof(name));
+		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		/* Someone removed the Maildir's directories: make them again. */
+		if (fd < 0 && errno == ENOENT &&
+		    maildir_make(dir, err, sizeof(err)) != 0)
+			break;
+	}
+	if (fd < 0)
+		return smtpd_channel_reply(ch, "451 4.3.0 Cannot create a file "
+		    "in %s/tmp: %s", dir, strerror(errno));
+	n = snprintf(head, sizeof(head), "Return-Path: <%s>\n", from);
+	if (write_all(fd, head, (size_t)n) != 0 ||
+	    write_all(fd, m->data, m->data_len) != 0 ||
+	    write_all(fd, "\n", 1) != 0 || fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	snprintf(new, sizeof(new), "%s/new/%s", dir, name);
+	snprintf(newdir, sizeof(newdir), "%s/new", dir);
+	if (rename(tmp, new) != 0)
+		goto fail;
+	if (fsync_dir(newdir) != 0) {
+		/* Not known to be safe: take it back, so the retry is the
+		 * only copy. */
+		int e = errno;
+
+		unlink(new);
+		errno = e;
+		goto fail;
+	}
+	return NULL;
+
+fail:
+	n = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return smtpd_channel_reply(ch, "451 4.3.0 Cannot deliver into %s: %s",
+	    dir, strerror(n));
+}
+
+int
+smtpd_handler_maildir(struct smtpd_handler *h, const char *dir, char *err,
+    size_t errsz)
+{
+	struct smtpd_handler mh = {
+		.name = "Maildir",
+		.process_message = maildir_process,
+		.ctx = (void *)dir,
+		.concurrent = true,
+	};
+
+	if (dir == NULL || *dir == '\0') {
+		snprintf(err, errsz, "Maildir: no directory given");
+		return -1;
+	}
+	if (maildir_make(dir, err, errsz) != 0)
+		return -1;
+	*h = mh;
+	return 0;
+}

@@ -1,0 +1,525 @@
+/*
+ * relay.c - the SMTP/LMTP client of the relaying handlers (relay.h).
+ *
+ * A connection reads like a conversation:
+ *
+ *	relay_open	connect; 220; EHLO (or HELO, or LHLO)
+ *	relay_mail	MAIL FROM:<...>
+ *	relay_rcpt	RCPT TO:<...>, once per recipient
+ *	relay_data	DATA; 354; the text, dot-stuffed; "."; 250
+ *	relay_close	QUIT
+ *
+ * One command at a time, no pipelining: each RCPT's reply is wanted by our
+ * own client as it happens.  Every wait is bounded: a connect by
+ * RELAY_CONNECT_TIMEOUT, every reply by the caller's timeout, every write
+ * by SO_SNDTIMEO.  After any failure the connection is marked broken and
+ * every later call fails at once with the first failure's reason.
+ */
+#define _GNU_SOURCE
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IN_CAP		4096	/* a reply line longer than this is not SMTP */
+#define OUT_CAP		16384	/* message text is sent in chunks this big */
+#define EHLO_MAX	2048	/* EHLO keyword lines we keep */
+#define QUIT_TIMEOUT	2	/* seconds we wait for QUIT's reply */
+
+struct relay {
+	int	 fd;
+	int	 timeout;		/* seconds per reply */
+	bool	 broken;
+	char	 why[RELAY_TEXT_MAX];	/* the failure that broke it */
+	char	 peer[300];		/* "host:port", for messages */
+	char	 ehlo[EHLO_MAX];	/* "KEYWORD params\n" lines */
+	char	 in[IN_CAP];
+	size_t	 in_len;
+	char	 out[OUT_CAP];
+	size_t	 out_len;
+};
+
+/* now_ms - a monotonic clock in milliseconds, for deadlines. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* relay_fail - mark the connection broken and say why in *rep. */
+static int __attribute__((format(printf, 3, 4)))
+relay_fail(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!r->broken) {
+		int n = snprintf(r->why, sizeof(r->why), "upstream %s: ",
+		    r->peer);
+
+		va_start(ap, fmt);
+		vsnprintf(r->why + n, sizeof(r->why) - (size_t)n, fmt, ap);
+		va_end(ap);
+		r->broken = true;
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
+	}
+	rep->code = 0;
+	snprintf(rep->text, sizeof(rep->text), "%s", r->why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connecting                                                          */
+/* ------------------------------------------------------------------ */
+
+/* connect_one - a non-blocking connect bounded by the deadline; the
+ * socket is made blocking again for the conversation. */
+static int
+connect_one(const struct addrinfo *ai, long long deadline, int *err)
+{
+	int fd, flags, e = 0;
+	socklen_t elen = sizeof(e);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		long long left;
+		int n;
+
+		if (errno != EINPROGRESS) {
+			*err = errno;
+			close(fd);
+			return -1;
+		}
+		do {
+			left = deadline - now_ms();
+			n = poll(&pfd, 1, left > 0 ? (int)left : 0);
+		} while (n < 0 && errno == EINTR);
+		if (n == 0) {
+			*err = ETIMEDOUT;
+			close(fd);
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0)
+			e = errno;
+		if (n < 0 || e != 0) {
+			*err = n < 0 ? errno : e;
+			close(fd);
+			return -1;
+		}
+	}
+	fcntl(fd, F_SETFL, flags);
+	return fd;
+}
+
+/* relay_connect - try each address of host:port until one answers. */
+static int
+relay_connect(struct relay *r, const char *host, int port,
+    struct relay_reply *rep)
+{
+	struct addrinfo hints, *res, *ai;
+	char portstr[16];
+	int e, err = ECONNREFUSED, limit;
+	long long deadline;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((e = getaddrinfo(host, portstr, &hints, &res)) != 0)
+		return relay_fail(r, rep, "cannot resolve: %s",
+		    gai_strerror(e)), -1;
+	limit = r->timeout < RELAY_CONNECT_TIMEOUT ? r->timeout :
+	    RELAY_CONNECT_TIMEOUT;
+	deadline = now_ms() + (long long)limit * 1000;
+	for (ai = res; ai && r->fd < 0; ai = ai->ai_next)
+		r->fd = connect_one(ai, deadline, &err);
+	freeaddrinfo(res);
+	if (r->fd < 0)
+		return relay_fail(r, rep, "cannot connect: %s",
+		    err == ETIMEDOUT ? "timed out" : strerror(err)), -1;
+
+	/* A write to an upstream that stopped reading must not hang us. */
+	struct timeval tv = { .tv_sec = r->timeout };
+	setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Talking                                                             */
+/* ------------------------------------------------------------------ */
+
+/* relay_flush - send the buffered output. */
+static int
+relay_flush(struct relay *r, struct relay_reply *rep)
+{
+	const char *p = r->out;
+	size_t len = r->out_len;
+
+	r->out_len = 0;
+	while (len > 0) {
+		ssize_t n = send(r->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return relay_fail(r, rep, "%s", errno == EAGAIN ?
+			    "timed out sending" : strerror(errno)), -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* relay_put - buffer bytes for the upstream. */
+static int
+relay_put(struct relay *r, const char *s, size_t len, struct relay_reply *rep)
+{
+	while (len > 0) {
+		size_t n = OUT_CAP - r->out_len;
+
+		if (n == 0) {
+			if (relay_flush(r, rep) != 0)
+				return -1;
+			continue;
+		}
+		if (n > len)
+			n = len;
+		memcpy(r->out + r->out_len, s, n);
+		r->out_len += n;
+		s += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* relay_read_line - one reply line without its line ending, by the
+ * deadline.  Lines end in CRLF; a bare LF is taken too (liberal in what
+ * we accept). */
+static int
+relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
+    struct relay_reply *rep)
+{
+	for (;;) {
+		char *nl = memchr(r->in, '\n', r->in_len);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - r->in);
+			size_t keep = n;
+
+			if (keep > 0 && r->in[keep - 1] == '\r')
+				keep--;
+			if (keep >= linesz)
+				keep = linesz - 1;
+			memcpy(line, r->in, keep);
+			line[keep] = '\0';
+			r->in_len -= n + 1;
+			memmove(r->in, nl + 1, r->in_len);
+			return 0;
+		}
+		if (r->in_len == sizeof(r->in))
+			return relay_fail(r, rep, "reply line too long"), -1;
+
+		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return relay_fail(r, rep, "timed out waiting for a "
+			    "reply"), -1;
+		ssize_t got = recv(r->fd, r->in + r->in_len,
+		    sizeof(r->in) - r->in_len, 0);
+		if (got == 0)
+			return relay_fail(r, rep, "connection closed"), -1;
+		if (got < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return relay_fail(r, rep, "%s", strerror(errno)), -1;
+		}
+		r->in_len += (size_t)got;
+	}
+}
+
+/*
+ * relay_reply - read one reply, multi-line or not (RFC 5321 section
+ * 4.2.1): its code, and its texts joined by " ".  With ehlo set, the
+ * lines after the first are kept as the extensions.
+ */
+static int
+relay_reply(struct relay *r, struct relay_reply *rep, bool ehlo, int timeout)
+{
+	long long deadline = now_ms() + (long long)timeout * 1000;
+	char line[IN_CAP + 1];
+	size_t tlen = 0, elen = 0;
+	int code = 0;
+
+	if (r->broken)
+		return relay_fail(r, rep, "broken");
+	if (relay_flush(r, rep) != 0)
+		return 0;
+	if (ehlo)
+		r->ehlo[0] = '\0';
+	for (bool first = true;; first = false) {
+		if (relay_read_line(r, line, sizeof(line), deadline, rep) != 0)
+			return 0;
+		if (strlen(line) < 3 || line[0] < '1' || line[0] > '5' ||
+		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+		    line[2] > '9' || (line[3] != '\0' && line[3] != ' ' &&
+		    line[3] != '-'))
+			return relay_fail(r, rep, "not an SMTP reply: %.80s",
+			    line);
+		int c = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+		    (line[2] - '0');
+		if (!first && c != code)
+			return relay_fail(r, rep, "reply codes differ in "
+			    "one reply");
+		code = c;
+		const char *text = line[3] ? line + 4 : "";
+		if (tlen + 1 < sizeof(rep->text)) {
+			int n = snprintf(rep->text + tlen,
+			    sizeof(rep->text) - tlen, "%s%s", tlen ? " " : "",
+			    text);
+			tlen += (size_t)n;
+			if (tlen >= sizeof(rep->text))
+				tlen = sizeof(rep->text) - 1;
+		}
+		if (ehlo && !first && elen + strlen(text) + 2 <
+		    sizeof(r->ehlo)) {
+			elen += (size_t)snprintf(r->ehlo + elen,
+			    sizeof(r->ehlo) - elen, "%s\n", text);
+		}
+		if (line[3] != '-')
+			break;
+	}
+	rep->code = code;
+	if (tlen == 0)
+		rep->text[0] = '\0';
+	return code;
+}
+
+/* relay_command - send one command line and read its reply. */
+static int __attribute__((format(printf, 3, 4)))
+relay_command(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
+{
+	char line[1100];
+	va_list ap;
+	int n;
+
+	if (r->broken)
+		return relay_fail(r, rep, "broken");
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	/* A CR or LF would start a second command: never send one. */
+	if (n < 0 || (size_t)n >= sizeof(line) - 2 || strpbrk(line, "\r\n")) {
+		rep->code = 0;
+		snprintf(rep->text, sizeof(rep->text), "command not sendable");
+		return 0;
+	}
+	memcpy(line + n, "\r\n", 3);
+	if (relay_put(r, line, (size_t)n + 2, rep) != 0)
+		return 0;
+	return relay_reply(r, rep, false, r->timeout);
+}
+
+struct relay *
+relay_open(const char *host, int port, bool lmtp, const char *helo,
+    int timeout, struct relay_reply *rep)
+{
+	struct relay *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		rep->code = 0;
+		snprintf(rep->text, sizeof(rep->text), "out of memory");
+		return NULL;
+	}
+	r->fd = -1;
+	r->timeout = timeout > 0 ? timeout : RELAY_DEFAULT_TIMEOUT;
+	snprintf(r->peer, sizeof(r->peer), strchr(host, ':') ? "[%s]:%d" :
+	    "%s:%d", host, port);
+	if (relay_connect(r, host, port, rep) != 0)
+		goto fail;
+	if (relay_reply(r, rep, false, r->timeout) != 220)
+		goto fail;
+	if (relay_put(r, lmtp ? "LHLO " : "EHLO ", 5, rep) != 0 ||
+	    relay_put(r, helo, strlen(helo), rep) != 0 ||
+	    relay_put(r, "\r\n", 2, rep) != 0)
+		goto fail;
+	if (relay_reply(r, rep, true, r->timeout) == 250)
+		return r;
+	/* An old server that knows only HELO (RFC 5321 section 3.2). */
+	if (!lmtp && rep->code >= 500 && rep->code < 600 &&
+	    relay_command(r, rep, "HELO %s", helo) == 250)
+		return r;
+fail:
+	if (rep->code == 0 && !r->broken)
+		relay_fail(r, rep, "protocol error");
+	relay_close(r);
+	return NULL;
+}
+
+bool
+relay_has(const struct relay *r, const char *keyword, const char **value)
+{
+	size_t klen = strlen(keyword);
+
+	for (const char *p = r->ehlo; *p; ) {
+		const char *e = strchr(p, '\n');
+
+		if (strncasecmp(p, keyword, klen) == 0 &&
+		    (p[klen] == ' ' || p[klen] == '\n')) {
+			if (value)
+				*value = p[klen] == ' ' ? p + klen + 1 : "";
+			return true;
+		}
+		p = e ? e + 1 : p + strlen(p);
+	}
+	return false;
+}
+
+int
+relay_mail(struct relay *r, const char *from, const char *params,
+    struct relay_reply *rep)
+{
+	/* Our channel keeps the null sender as "<>". */
+	if (strcmp(from, "<>") == 0)
+		from = "";
+	return relay_command(r, rep, "MAIL FROM:<%s>%s%s", from,
+	    *params ? " " : "", params);
+}
+
+int
+relay_rcpt(struct relay *r, const char *to, struct relay_reply *rep)
+{
+	return relay_command(r, rep, "RCPT TO:<%s>", to);
+}
+
+int
+relay_rset(struct relay *r, struct relay_reply *rep)
+{
+	return relay_command(r, rep, "RSET");
+}
+
+/*
+ * relay_put_text - the message text on the wire: each CRLF, LF or lone CR
+ * becomes CRLF (Python's smtplib._fix_eols), a dot that begins a line is
+ * doubled (smtplib._quote_periods, RFC 5321 section 4.5.2), and the text
+ * ends with CRLF.  So nothing in the text can look like the end of data.
+ */
+static int
+relay_put_text(struct relay *r, const char *text, size_t len,
+    struct relay_reply *rep)
+{
+	const char *p = text, *end = text + len;
+	bool bol = true;
+
+	while (p < end) {
+		if (bol && *p == '.' && relay_put(r, ".", 1, rep) != 0)
+			return -1;
+		const char *e = p;
+		while (e < end && *e != '\r' && *e != '\n')
+			e++;
+		if (relay_put(r, p, (size_t)(e - p), rep) != 0)
+			return -1;
+		if (e == end) {
+			bol = false;
+			break;
+		}
+		if (relay_put(r, "\r\n", 2, rep) != 0)
+			return -1;
+		if (*e == '\r' && e + 1 < end && e[1] == '\n')
+			e++;
+		p = e + 1;
+		bol = true;
+	}
+	if (!bol && relay_put(r, "\r\n", 2, rep) != 0)
+		return -1;
+	if (len == 0 && relay_put(r, "\r\n", 2, rep) != 0)
+		return -1;
+	return 0;
+}
+
+size_t
+relay_wire_size(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	size_t n = 0;
+	bool bol = true;
+
+	for (; p < end; p++) {
+		if (bol && *p == '.')
+			n++;
+		if (*p == '\r' || *p == '\n') {
+			n += 2;
+			if (*p == '\r' && p + 1 < end && p[1] == '\n')
+				p++;
+			bol = true;
+		} else {
+			n++;
+			bol = false;
+		}
+	}
+	return n + ((!bol || len == 0) ? 2 : 0);
+}
+
+int
+relay_data(struct relay *r, const char *text, size_t len,
+    struct relay_reply *rep)
+{
+	if (relay_command(r, rep, "DATA") != 354) {
+		/* Anything but 354 means no message text is expected. */
+		if (rep->code >= 200 && rep->code < 400)
+			return relay_fail(r, rep, "DATA answered %d",
+			    rep->code);
+		return rep->code;
+	}
+	if (relay_put_text(r, text, len, rep) != 0 ||
+	    relay_put(r, ".\r\n", 3, rep) != 0)
+		return 0;
+	return relay_reply(r, rep, false, r->timeout);
+}
+
+bool
+relay_broken(const struct relay *r)
+{
+	return r->broken;
+}
+
+void
+relay_close(struct relay *r)
+{
+	struct relay_reply rep;
+
+	if (r == NULL)
+		return;
+	if (!r->broken && relay_put(r, "QUIT\r\n", 6, &rep) == 0)
+		relay_reply(r, &rep, false, QUIT_TIMEOUT);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}

@@ -1,0 +1,69 @@
+/*
+ * relay.h - a small SMTP and LMTP client, for the handlers that pass mail
+ * on (proxy.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT, DATA, QUIT.
+ *
+ * One struct relay is one connection to an upstream.  Every call waits for
+ * the upstream's reply and fills a struct relay_reply: the upstream's code
+ * and text, or code 0 and a description of what went wrong on our side
+ * (refused, unreachable, timed out, closed, not speaking SMTP).  Nothing is
+ * printed; the caller decides what its own client is told.
+ *
+ * The message text goes out with CRLF line endings and dot-stuffed (RFC
+ * 5321 sections 2.3.8 and 4.5.2): every LF, CR or CRLF of the text becomes
+ * one CRLF, exactly as Python's smtplib does, so no bare "\n.\n" in a body
+ * can end the upstream's DATA early.
+ */
+#ifndef SMTPD_RELAY_H
+#define SMTPD_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define RELAY_TEXT_MAX		512	/* reply text we keep */
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds, at most, to connect */
+#define RELAY_DEFAULT_TIMEOUT	300	/* seconds per reply: RFC 5321 4.5.3.2 */
+
+struct relay;
+
+/* A reply from the upstream, or code 0 when there was none. */
+struct relay_reply {
+	int	code;			/* 250, 451, 550...; 0 = no reply */
+	char	text[RELAY_TEXT_MAX];	/* the lines' texts joined by " ", or
+					   what went wrong when code is 0 */
+};
+
+/* relay_open - connect to host:port (IPv4 or IPv6; connect within
+ * min(timeout, RELAY_CONNECT_TIMEOUT) seconds), read the greeting and say
+ * EHLO (HELO when EHLO is refused) or, for LMTP, LHLO.  timeout bounds the
+ * wait for each reply.  NULL on failure, with *rep saying why. */
+struct relay	*relay_open(const char *host, int port, bool lmtp,
+		    const char *helo, int timeout, struct relay_reply *rep);
+
+/* relay_has - did EHLO/LHLO advertise this keyword?  *value (if given)
+ * gets its parameter text ("" when none). */
+bool		 relay_has(const struct relay *, const char *keyword,
+		    const char **value);
+
+/* relay_mail - MAIL FROM:<from> with params ("" or "SIZE=10 BODY=8BITMIME"). */
+int		 relay_mail(struct relay *, const char *from, const char *params,
+		    struct relay_reply *);
+/* relay_rcpt - RCPT TO:<to>. */
+int		 relay_rcpt(struct relay *, const char *to, struct relay_reply *);
+/* relay_rset - RSET. */
+int		 relay_rset(struct relay *, struct relay_reply *);
+/* relay_data - DATA, the text (LF/CR/CRLF line endings, not yet
+ * dot-stuffed), ".", and the reply to it (the first reply after "." for
+ * LMTP: send one recipient per LMTP transaction). */
+int		 relay_data(struct relay *, const char *text, size_t len,
+		    struct relay_reply *);
+
+/* relay_broken - true once the connection can no longer be used. */
+bool		 relay_broken(const struct relay *);
+/* relay_close - QUIT (briefly waiting for its reply) and free. */
+void		 relay_close(struct relay *);
+
+/* relay_wire_size - the bytes relay_data sends for this text, without
+ * the final ".\r\n" (for SIZE=). */
+size_t		 relay_wire_size(const char *text, size_t len);
+
+#endif /* SMTPD_RELAY_H */
