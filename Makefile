@@ -1,6 +1,8 @@
 # smtpd - a C implementation of Python's smtpd.
 #
-#   make            build ./smtpd and libsmtpd.a
+#   make            build ./smtpd, libsmtpd.a and libsmtpd.so
+#   make install    PREFIX=/usr/local DESTDIR= (also BINDIR, LIBDIR,
+#                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
 #   make clean
@@ -23,11 +25,11 @@ SANFLAGS =
 endif
 comma := ,
 
-LIB_SRCS = server.c channel.c handlers.c relay.c proxy.c maildir.c
+LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c maildir.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
-HEADERS  = server.h channel.h relay.h delivery.h
+HEADERS  = server.h channel.h inbox.h relay.h delivery.h
 
-all: $(B)smtpd $(B)libsmtpd.a
+all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 
 $(B)%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -37,6 +39,27 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# ---- the shared library ------------------------------------------------
+#
+# libsmtpd.so.1.0.0, soname libsmtpd.so.1: a program linked today keeps
+# running with any 1.x.y.  Bump SO_MAJOR when a change breaks the ABI (a
+# field added to a struct the caller allocates, such as smtpd_config, is
+# such a change).  smtpd.map exports the public API, smtpd_*, only.
+
+SO_MAJOR   = 1
+SO_VERSION = $(SO_MAJOR).0.0
+SO_NAME    = libsmtpd.so.$(SO_MAJOR)
+
+$(B)libsmtpd.so.$(SO_VERSION): $(LIB_OBJS) smtpd.map
+	$(CC) $(CFLAGS) $(SANFLAGS) -shared -Wl,-soname,$(SO_NAME) \
+	    -Wl,--version-script=smtpd.map -o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(B)$(SO_NAME): $(B)libsmtpd.so.$(SO_VERSION)
+	ln -sf libsmtpd.so.$(SO_VERSION) $@
+
+$(B)libsmtpd.so: $(B)$(SO_NAME)
+	ln -sf $(SO_NAME) $@
+
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -45,9 +68,54 @@ $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 run: $(B)smtpd
 	./$(B)smtpd -n -c DebuggingServer localhost:8025
 
+# ---- installing ---------------------------------------------------------
+#
+# The library, the headers under include/smtpd/ (so a program writes
+# #include <smtpd/server.h>), smtpd.pc for pkg-config, the program and its
+# manual page.  smtpd.pc names its directories from ${prefix} when they lie
+# under it, so PKG_CONFIG_SYSROOT_DIR and --define-prefix can move it.
+
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL      ?= install
+PUBLIC_HEADERS = server.h channel.h inbox.h delivery.h
+
+install: all
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
+	    "$(DESTDIR)$(INCLUDEDIR)/smtpd" "$(DESTDIR)$(PKGCONFIGDIR)" \
+	    "$(DESTDIR)$(MANDIR)/man1"
+	$(INSTALL) -m 755 $(B)smtpd "$(DESTDIR)$(BINDIR)/smtpd"
+	$(INSTALL) -m 644 $(B)libsmtpd.a "$(DESTDIR)$(LIBDIR)/libsmtpd.a"
+	$(INSTALL) -m 755 $(B)libsmtpd.so.$(SO_VERSION) "$(DESTDIR)$(LIBDIR)/"
+	ln -sf libsmtpd.so.$(SO_VERSION) "$(DESTDIR)$(LIBDIR)/$(SO_NAME)"
+	ln -sf $(SO_NAME) "$(DESTDIR)$(LIBDIR)/libsmtpd.so"
+	$(INSTALL) -m 644 $(PUBLIC_HEADERS) "$(DESTDIR)$(INCLUDEDIR)/smtpd/"
+	sed -e 's|@PREFIX@|$(PREFIX)|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(SO_VERSION)|' smtpd.pc.in \
+	    > "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc"
+	if [ -f smtpd.1 ]; then $(INSTALL) -m 644 smtpd.1 \
+	    "$(DESTDIR)$(MANDIR)/man1/smtpd.1"; fi
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/smtpd" "$(DESTDIR)$(LIBDIR)/libsmtpd.a" \
+	    "$(DESTDIR)$(LIBDIR)/libsmtpd.so" "$(DESTDIR)$(LIBDIR)/$(SO_NAME)" \
+	    "$(DESTDIR)$(LIBDIR)/libsmtpd.so.$(SO_VERSION)" \
+	    "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc" \
+	    "$(DESTDIR)$(MANDIR)/man1/smtpd.1"
+	for h in $(PUBLIC_HEADERS); do \
+	    rm -f "$(DESTDIR)$(INCLUDEDIR)/smtpd/$$h"; done
+	-rmdir "$(DESTDIR)$(INCLUDEDIR)/smtpd" 2>/dev/null
+
 # ---- tests --------------------------------------------------------------
 
-UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c
+UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
+	    tests/unit/test_server.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h $(B)libsmtpd.a
@@ -64,12 +132,87 @@ unit: $(UNIT_BIN)
 integration: $(B)smtpd
 	SMTPD=./$(B)smtpd $(PYTHON) tests/run_integration.py
 
+# The examples, built as a project outside this repository would build
+# them: install into a scratch DESTDIR, compile with the flags pkg-config
+# gives for the installed smtpd.pc, and run them against the installed
+# libsmtpd.so (found through an rpath into the scratch tree).
+EXAMPLES    = password_reset reject_rcpt
+STAGE       = $(abspath $(B)stage)
+STAGE_PREFIX = /usr/local
+STAGE_PC    = PKG_CONFIG_LIBDIR="$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig" \
+	      PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$(STAGE)" pkg-config
+
+examples: all
+	rm -rf "$(STAGE)"
+	$(MAKE) install DESTDIR="$(STAGE)" PREFIX=$(STAGE_PREFIX) \
+	    BINDIR=$(STAGE_PREFIX)/bin LIBDIR=$(STAGE_PREFIX)/lib \
+	    INCLUDEDIR=$(STAGE_PREFIX)/include \
+	    MANDIR=$(STAGE_PREFIX)/share/man \
+	    PKGCONFIGDIR=$(STAGE_PREFIX)/lib/pkgconfig
+	@mkdir -p "$(STAGE)/examples"
+	set -e; for ex in $(EXAMPLES); do \
+	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
+	        -o "$(STAGE)/examples/$$ex" examples/$$ex.c \
+	        $$($(STAGE_PC) --cflags --libs smtpd) \
+	        -Wl,-rpath,"$(STAGE)$(STAGE_PREFIX)/lib"; \
+	    "$(STAGE)/examples/$$ex"; \
+	done
+
 test: test-deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) examples
 	$(MAKE) integration
 
 clean:
-	rm -rf *.o libsmtpd.a smtpd tests/unit/run_unit_tests build-*/
+	rm -rf *.o libsmtpd.a libsmtpd.so libsmtpd.so.* smtpd \
+	    tests/unit/run_unit_tests build-*/ stage/
 
-.PHONY: all run test test-deps unit integration clean
+.PHONY: all run install uninstall examples test test-deps unit integration \
+	clean
+
+# ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
+#
+# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory.  Built
+# with -DFUZZ_REPLAY_MAIN it is a program that runs given inputs once:
+# `make fuzz-replay` (part of `make test`) replays the seed corpus and every
+# input that once crashed (fuzz/regressions).  `make fuzz` runs libFuzzer
+# for FUZZ_SECONDS, new inputs going to build-fuzz-corpus/ and crashes to
+# fuzz/crash-* (copy each to fuzz/regressions/ once fixed).
+# `make check` runs the test suite under ASan+UBSan, TSan and valgrind
+# (tests/check.sh).
+
+FUZZ_SECONDS ?= 60
+FUZZ_SAN      = fuzzer-no-link,address,undefined
+FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
+FUZZ_REPLAY   = $(B)fuzz/replay
+
+$(FUZZ_REPLAY): fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
+	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+
+# Only with SAN=$(FUZZ_SAN): the library is instrumented for coverage,
+# the target links libFuzzer's main.
+$(B)fuzz/fuzz_channel: fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
+	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
+
+fuzz:
+	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_channel
+	@mkdir -p build-fuzz-corpus
+	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	    -dict=fuzz/smtp.dict -artifact_prefix=fuzz/ -print_final_stats=1 \
+	    build-fuzz-corpus fuzz/corpus fuzz/regressions
+
+check:
+	sh tests/check.sh
+
+.PHONY: fuzz fuzz-replay check

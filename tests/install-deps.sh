@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+# make examples builds against the installed library with pkg-config.
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 [ -n "${SMTPD_TEST_EXTRA_DEPS:-}" ] && missing="$missing $SMTPD_TEST_EXTRA_DEPS"
 
 [ -z "$missing" ] && exit 0
