@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -115,6 +116,9 @@ struct smtpd_channel {
 	size_t			 in_start, in_end, in_scan;
 	bool			 discarding;	/* inside a line that is too long */
 	bool			 maybe_more;	/* the last read filled the buffer */
+	/* The line being read must be whole by then (ms, CLOCK_MONOTONIC;
+	 * 0: no line is being waited for). */
+	long long		 line_deadline;
 
 	/* Replies not yet written. */
 	char			 out[OUT_CAP];
@@ -236,6 +240,16 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
 
+/* now_ms - a monotonic clock in milliseconds. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * channel_fill - read more input into the buffer.  Before a read that may
  * block, the queued replies are written: the client may be waiting for
@@ -274,6 +288,15 @@ channel_fill(struct smtpd_channel *ch)
 	channel_flush(ch);
 	if (ch->closing)
 		return READ_ERROR;
+	/*
+	 * The timeout bounds each read (SO_RCVTIMEO) and also each line: a
+	 * slowloris client sending a byte now and then, each in time, would
+	 * otherwise hold its thread forever.  Like Postfix's
+	 * smtpd_per_record_deadline; checked when a read returns, so a line
+	 * is cut off at most one timeout after its deadline.
+	 */
+	if (ch->cfg->timeout > 0 && ch->line_deadline == 0)
+		ch->line_deadline = now_ms() + ch->cfg->timeout * 1000LL;
 	n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -284,6 +307,8 @@ channel_fill(struct smtpd_channel *ch)
 	}
 	if (n == 0)
 		return READ_EOF;
+	if (ch->line_deadline && now_ms() > ch->line_deadline)
+		return READ_TIMEOUT;
 	ch->maybe_more = ((size_t)n == space);
 	ch->in_end += (size_t)n;
 	return (int)n;
@@ -310,6 +335,7 @@ channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
 
 				ch->in_start = ch->in_scan =
 				    (size_t)(nl + 1 - ch->in);
+				ch->line_deadline = 0;
 				if (ch->discarding) {
 					ch->discarding = false;
 					return READ_TOO_LONG;
@@ -407,6 +433,7 @@ message_scan(struct smtpd_channel *ch)
 				break;
 			if (p[1] == '\r' && p[2] == '\n') {
 				p += 3;
+				ch->line_deadline = 0;
 				done = true;
 				break;
 			}
@@ -440,6 +467,7 @@ message_scan(struct smtpd_channel *ch)
 			if (!m->too_big && !m->no_memory)
 				m->data[m->len - 1] = '\n';
 			m->bol = true;
+			ch->line_deadline = 0;
 		} else {
 			if (memchr(p, '\r', (size_t)(nl - p)) != NULL)
 				m->bare_newline = true;
