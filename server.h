@@ -25,6 +25,12 @@
  *	smtpd_server_stop(srv);
  *	smtpd_server_free(srv);
  *
+ * For tests, inbox.h has a handler that keeps every message in memory,
+ * and functions to wait for them and look at them; delivery.h has the
+ * relaying and Maildir handlers.  An installed program includes these as
+ * <smtpd/server.h>, <smtpd/inbox.h>, ... and links with
+ * `pkg-config --cflags --libs smtpd`.
+ *
  * No function here calls exit() or prints: errors come back as -1 with a
  * message in the caller's buffer.
  */
@@ -76,7 +82,9 @@ struct smtpd_message {
  * checks, before the server answers; it returns NULL to go on as usual, or
  * a complete reply line without CRLF ("550 No such user") that is sent
  * instead, and the command then has no effect.  smtpd_channel_reply()
- * formats a reply in storage the channel owns.
+ * formats a reply in storage the channel owns.  Hooks run in the client's
+ * worker thread, concurrently for different clients and without the
+ * delivery mutex: what they share needs a lock of its own.
  */
 struct smtpd_hooks {
 	/* A reply here replaces the greeting; a 4xx/5xx one closes. */

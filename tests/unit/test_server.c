@@ -960,6 +960,33 @@ test_concurrent_handler_runs_for_two_clients_at_once(void)
 	CU_ASSERT_EQUAL(most_at_once(true), 2);
 }
 
+/* ---- the built-in handlers --------------------------------------------- */
+
+static void
+test_debugging_handler_prints_to_the_file_it_is_given(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	test_config(&cfg, smtpd_handler_debugging(f));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv = server_up(&cfg));
+	CU_ASSERT(client_mail(smtpd_server_port(srv), "a@test", "b@test",
+	    "Subject: printed\r\n\r\nbody"));
+	smtpd_server_free(srv);
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(out, "---------- MESSAGE FOLLOWS ----------\n"
+	    "Subject: printed\n"
+	    "X-Peer: 127.0.0.1\n"
+	    "\n"
+	    "body\n"
+	    "------------ END MESSAGE ------------\n");
+	free(out);
+}
+
 /* ---- the inbox ---------------------------------------------------------- */
 
 static void
@@ -1246,6 +1273,7 @@ unit_add_server_tests(void)
 		T(test_connect_hook_reply_replaces_the_greeting),
 		T(test_added_command_reply_reaches_the_client_verbatim),
 		T(test_ehlo_lists_the_extra_keywords),
+		T(test_debugging_handler_prints_to_the_file_it_is_given),
 		T(test_handler_runs_one_at_a_time_by_default),
 		T(test_concurrent_handler_runs_for_two_clients_at_once),
 		T(test_inbox_wait_times_out_when_too_few_messages_arrive),
