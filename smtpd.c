@@ -463,6 +463,13 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	/*
+	 * A write to a closed pipe (`smtpd | head`, a reader that died) must
+	 * fail with EPIPE, which the handler answers 451, not kill the
+	 * server: sockets use MSG_NOSIGNAL, stdout cannot.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+
 	/* Block SIGINT/SIGTERM in every thread; one thread waits for them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
