@@ -161,6 +161,7 @@ examples: all
 test: test-deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) fuzz-replay
 	$(MAKE) examples
 	$(MAKE) integration
 

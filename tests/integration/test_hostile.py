@@ -1,0 +1,517 @@
+"""Broken and hostile clients: the server keeps serving, loses nothing, leaks
+nothing (issue #5).  Limits, timeouts, junk, smuggling, resource exhaustion.
+
+Bounded for a small machine: every wait has a timeout, every socket is on
+127.0.0.1, and the servers' descriptors and threads are counted in /proc.
+"""
+import os
+import random
+import re
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+from helpers import (FQDN, HOST, ConnectionClosed, NoReply, Server, ServerTestCase,
+                     debug_messages, free_port, smtpd_path)
+from procinfo import (CHECK, cpu_seconds, fd_count, rss_kb, slow, thread_count,
+                      wait_for)
+
+REPLY = re.compile(r'^\d{3}[ -]')
+TX = b'EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n'
+TX_REPLIES = 4   # EHLO, MAIL, RCPT, DATA
+
+
+def rst_close(sock):
+    """Close with a TCP reset instead of a FIN, as a crashed client does."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()
+
+
+def settle(pid, fds, threads, timeout):
+    """Wait until the server is back to (at most) fds and threads; return
+    the last (fds, threads) seen.  Idle worker threads linger up to 10 s
+    (server.c IDLE_SECONDS) before they exit."""
+    last = [None]
+
+    def back():
+        last[0] = (fd_count(pid), thread_count(pid))
+        return last[0][0] <= fds and last[0][1] <= threads
+    wait_for(back, timeout, interval=0.2)
+    return last[0]
+
+
+class HostileTestCase(ServerTestCase):
+
+    def assert_serving(self, srv):
+        """A fresh client can still deliver a message."""
+        c = self.client(srv, timeout=slow(10))
+        self.assertTrue(c.greeting.startswith('220 '), c.greeting)
+        self.assertEqual(c.cmd('HELO ok.example'), '250 ' + FQDN)
+        self.assertEqual(c.transaction('a@b.example', ['c@d.example'], b'still here'), '250 OK')
+        c.close()
+
+
+class LongLineTest(HostileTestCase):
+
+    def long_line(self, size):
+        srv = self.server()
+        c = self.client(srv, timeout=slow(20))
+        before = rss_kb(srv.proc.pid)
+        c.send(b'A' * size)
+        # Still listening; nothing was answered yet: the line has no end.
+        self.assertEqual(c.cmd('NOOP'), '500 Error: line too long')
+        grown = rss_kb(srv.proc.pid) - before
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+        return grown
+
+    def test_10kb_line_without_crlf_is_500_and_the_session_goes_on(self):
+        self.long_line(10 * 1024)
+
+    def test_1mb_line_without_crlf_is_500_and_is_not_stored(self):
+        grown = self.long_line(1024 * 1024)
+        # The server keeps at most one line's worth, not the megabyte.
+        self.assertLess(grown, 512, 'RSS grew by %d KB for a 1 MB line' % grown)
+
+
+class JunkTest(HostileTestCase):
+
+    def test_nul_bytes_in_commands_are_500_bad_syntax(self):
+        c = self.client(self.server())
+        self.assertEqual(c.cmd(b'NOOP\x00'), '500 Error: bad syntax')
+        self.assertEqual(c.cmd(b'HE\x00LO x'), '500 Error: bad syntax')
+        self.assertEqual(c.cmd(b'\x00'), '500 Error: bad syntax')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+
+    def test_random_binary_commands_get_well_formed_replies_until_421(self):
+        srv = self.server()
+        rnd = random.Random(5)
+        lines = []
+        for _ in range(25):
+            line = bytes(rnd.choice([b for b in range(256) if b not in (10, 13)])
+                         for _ in range(rnd.randint(1, 300)))
+            lines.append(line)
+        c = self.client(srv)
+        c.send(b'\r\n'.join(lines) + b'\r\n')
+        replies = []
+        try:
+            while True:
+                replies.append(c.reply())
+        except ConnectionClosed:
+            pass
+        for r in replies:
+            self.assertRegex(r, REPLY)
+        self.assertEqual(replies[-1], '421 %s Error: too many bad commands' % FQDN)
+        self.assertEqual(len(replies), 21)
+        self.assert_serving(srv)
+
+    def test_twenty_unknown_commands_in_a_row_get_421_and_close(self):
+        c = self.client(self.server())
+        c.send(b'XYZZY\r\n' * 20)
+        self.assertEqual(c.replies(20), ['500 Error: command "XYZZY" not recognized'] * 20)
+        self.assertEqual(c.reply(), '421 %s Error: too many bad commands' % FQDN)
+        self.assertTrue(c.expect_closed())
+
+    def test_nineteen_bad_commands_then_a_good_one_keep_the_connection(self):
+        c = self.client(self.server())
+        c.send(b'XYZZY\r\n' * 19 + b'NOOP\r\n' + b'XYZZY\r\n' * 19 + b'NOOP\r\n')
+        replies = c.replies(40)
+        self.assertEqual(replies[19], '250 OK')
+        self.assertEqual(replies[39], '250 OK')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+
+    def test_http_request_lines_close_the_connection_at_once(self):
+        srv = self.server()
+        for request in (b'GET / HTTP/1.1', b'POST /login HTTP/1.1', b'CONNECT example.com:25 HTTP/1.1'):
+            with self.subTest(request=request):
+                c = self.client(srv)
+                c.send(request + b'\r\nHost: x\r\n\r\n')
+                self.assertTrue(c.expect_closed(timeout=slow(5)))
+                self.assertEqual(c.buf, b'', 'an HTTP client got an SMTP reply')
+
+
+class VanishingClientTest(HostileTestCase):
+
+    def test_200_clients_vanishing_mid_data_leave_nothing_behind(self):
+        srv = self.server()
+        pid = srv.proc.pid
+        fds, threads = fd_count(pid), thread_count(pid)
+        socks = []
+        for i in range(200):
+            c = srv.connect(timeout=slow(10))
+            self.addCleanup(c.close)
+            c.send(TX + b'Subject: vanishing %d\r\n\r\npart of a body' % i)
+            socks.append(c)
+        for c in socks:
+            replies = c.replies(TX_REPLIES)
+            self.assertTrue(replies[-1].startswith('354'), replies)
+        for i, c in enumerate(socks):
+            if i % 2:
+                rst_close(c.sock)
+            else:
+                c.close()
+        after = settle(pid, fds, threads, slow(30))
+        self.assertLessEqual(after[0], fds, 'descriptors left behind')
+        self.assertLessEqual(after[1], threads, 'threads left behind')
+        self.assertEqual(debug_messages(srv.stdout_bytes()), [],
+                         'a message that was never finished was delivered')
+        self.assert_serving(srv)
+
+
+class ConnectionLimitTest(HostileTestCase):
+
+    def test_2000_connections_at_once_are_served_or_refused_with_421(self):
+        srv = self.server(cls='Sink')
+        pid = srv.proc.pid
+        fds, threads = fd_count(pid), thread_count(pid)
+        sel = selectors.DefaultSelector()
+        socks = []
+        try:
+            for _ in range(2000):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex((HOST, srv.port))
+                socks.append(s)
+                sel.register(s, selectors.EVENT_READ, bytearray())
+            first = {}
+            deadline = time.monotonic() + slow(60)
+            while len(first) < len(socks) and time.monotonic() < deadline:
+                for key, _ in sel.select(1):
+                    try:
+                        data = key.fileobj.recv(512)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        data = b''
+                    key.data.extend(data)
+                    if b'\r\n' in key.data or not data:
+                        first[key.fileobj] = bytes(key.data).split(b'\r\n')[0]
+                        sel.unregister(key.fileobj)
+            self.assertEqual(len(first), 2000, 'clients without a greeting or a 421')
+            served = [r for r in first.values() if r.startswith(b'220 ')]
+            refused = [r for r in first.values()
+                       if r == b'421 %s Error: too many connections' % FQDN.encode()]
+            self.assertLessEqual(len(served), 1000)
+            self.assertGreaterEqual(len(served), 1)
+            self.assertEqual(len(served) + len(refused), 2000,
+                             set(first.values()) - set(served) - set(refused))
+        finally:
+            for s in socks:
+                s.close()
+            sel.close()
+        after = settle(pid, fds, threads + 256, slow(30))
+        self.assertLessEqual(after[0], fds, 'descriptors left behind')
+        self.assert_serving(srv)
+
+    def test_connection_over_max_connections_gets_421_and_is_closed(self):
+        srv = self.server('--max-connections', '5')
+        held = [self.client(srv) for _ in range(5)]
+        for c in held:
+            self.assertTrue(c.greeting.startswith('220 '), c.greeting)
+        extra = self.client(srv, read_greeting=False)
+        self.assertEqual(extra.reply(), '421 %s Error: too many connections' % FQDN)
+        self.assertTrue(extra.expect_closed())
+        held[0].cmd('QUIT')
+        held[0].close()
+
+        def served():
+            c = srv.connect(read_greeting=False)
+            try:
+                return c.reply().startswith('220 ')
+            except (ConnectionClosed, NoReply):
+                return False
+            finally:
+                c.close()
+        self.assertTrue(wait_for(served, slow(5), interval=0.1),
+                        'a freed connection slot was not reused')
+
+    def limited_server(self, nofile, *options):
+        """A server whose open-files limit is nofile (soft and hard)."""
+        if not shutil.which('prlimit'):
+            self.skipTest('prlimit (util-linux) is not installed')
+        srv = Server(*options, argv=['prlimit', '--nofile=%s' % nofile, smtpd_path()])
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(self._check_alive, srv)
+        return srv.start()
+
+    @unittest.skipIf(CHECK == 'valgrind', 'valgrind keeps descriptors of its own under the limit')
+    def test_out_of_descriptors_backs_off_without_spinning_and_recovers(self):
+        srv = self.limited_server('64:64', '--max-connections', '0', '-c', 'Sink')
+        held = []
+        for _ in range(80):
+            held.append(socket.create_connection((HOST, srv.port), timeout=5))
+        time.sleep(0.5)             # the server has hit EMFILE by now
+        cpu = cpu_seconds(srv.proc.pid)
+        time.sleep(2)
+        spent = cpu_seconds(srv.proc.pid) - cpu
+        self.assertLess(spent, 0.5, 'the accept loop spun for %.2fs of CPU in 2s' % spent)
+        for s in held:
+            s.close()
+        self.assertIsNone(srv.proc.poll(), 'the server exited when out of descriptors')
+        self.assert_serving(srv)
+
+    def test_max_connections_beyond_the_open_files_limit_is_an_error(self):
+        if not shutil.which('prlimit'):
+            self.skipTest('prlimit (util-linux) is not installed')
+        p = subprocess.run(['prlimit', '--nofile=256:256', smtpd_path(), '-n',
+                            '--max-connections', '1000', '%s:%d' % (HOST, free_port())],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=slow(10))
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stderr.decode(), r'--max-connections 1000 needs more open files '
+                                            r'than the limit of \d+ \(ulimit -n\)')
+
+    @unittest.skipIf(CHECK == 'valgrind', 'valgrind changes the limits the server sees')
+    def test_debug_reports_raising_the_open_files_limit(self):
+        srv = self.limited_server('1024:4096', '-d')
+        self.assertIn('open files limit raised from 1024 to 4096', srv.stderr())
+
+
+class TimeoutTest(HostileTestCase):
+    TIMEOUT = 2
+
+    def timeout_server(self):
+        return self.server('--timeout', str(self.TIMEOUT))
+
+    def test_idle_client_gets_421_timeout_exceeded_and_is_closed(self):
+        c = self.client(self.timeout_server(), timeout=slow(10))
+        self.assertTrue(c.cmd('EHLO c.example').startswith('250-'))
+        start = time.monotonic()
+        self.assertEqual(c.reply(), '421 %s Error: timeout exceeded' % FQDN)
+        self.assertGreaterEqual(time.monotonic() - start, self.TIMEOUT - 0.5)
+        self.assertTrue(c.expect_closed())
+
+    def test_client_silent_inside_data_gets_421_and_nothing_is_delivered(self):
+        srv = self.timeout_server()
+        c = self.client(srv, timeout=slow(10))
+        c.send(TX + b'Subject: stalled\r\n\r\nhalf a mess')
+        self.assertTrue(c.replies(TX_REPLIES)[-1].startswith('354'))
+        self.assertEqual(c.reply(), '421 %s Error: timeout exceeded' % FQDN)
+        self.assertTrue(c.expect_closed())
+        self.assertEqual(debug_messages(srv.stdout_bytes()), [])
+
+    def slowloris(self, srv, prefix, drip):
+        """Send prefix, then one byte of drip every half timeout: True when
+        the server hangs up within a few timeouts."""
+        c = self.client(srv, timeout=slow(10))
+        c.send(prefix)
+        c.sock.settimeout(0.05)
+        deadline = time.monotonic() + slow(4 * self.TIMEOUT + 2)
+        for byte in drip:
+            if time.monotonic() > deadline:
+                return False
+            try:
+                c.send(bytes([byte]))
+                while True:
+                    data = c.sock.recv(4096)
+                    if not data:
+                        return True
+                    c.buf += data
+            except socket.timeout:
+                pass
+            except OSError:
+                return True
+            time.sleep(self.TIMEOUT / 2)
+        return False
+
+    def test_slowloris_command_line_is_cut_off_by_the_timeout(self):
+        srv = self.timeout_server()
+        self.assertTrue(self.slowloris(srv, b'', b'MAIL FROM:<' + b'a' * 100),
+                        'a client sending one byte per half timeout kept the connection')
+
+    def test_slowloris_message_text_is_cut_off_by_the_timeout(self):
+        srv = self.timeout_server()
+        self.assertTrue(self.slowloris(srv, TX, b'x' * 100),
+                        'a client sending one byte per half timeout kept the connection')
+        self.assertEqual(debug_messages(srv.stdout_bytes()), [])
+
+    def test_message_lines_arriving_within_the_timeout_are_not_cut_off(self):
+        srv = self.timeout_server()
+        c = self.client(srv, timeout=slow(10))
+        c.send(TX)
+        self.assertTrue(c.replies(TX_REPLIES)[-1].startswith('354'))
+        for i in range(4):      # twice the timeout in all, each line quickly
+            c.send(b'line %d\r\n' % i)
+            time.sleep(self.TIMEOUT / 2)
+        self.assertEqual(c.send_message(b'.\r\n'), '250 OK')
+
+
+class RecipientLimitTest(HostileTestCase):
+
+    def test_10000_recipients_get_250_up_to_1000_then_452(self):
+        srv = self.server(cls='Sink')
+        c = self.client(srv, timeout=slow(30))
+        c.cmd('EHLO c.example')
+        c.cmd('MAIL FROM:<a@b.example>')
+        burst = b''.join(b'RCPT TO:<r%05d@d.example>\r\n' % i for i in range(10000))
+        # Replies come back while the burst is still going out: send from a
+        # thread, or both sides could block on full buffers.
+        sender = threading.Thread(target=c.send, args=(burst,), daemon=True)
+        sender.start()
+        replies = c.replies(10000, timeout=slow(60))
+        sender.join(slow(30))
+        self.assertEqual(replies[:1000], ['250 OK'] * 1000)
+        self.assertEqual(replies[1000:], ['452 Error: too many recipients'] * 9000)
+        self.assertTrue(c.cmd('DATA').startswith('354'))
+        self.assertEqual(c.send_message(b'hi\r\n.\r\n'), '250 OK')
+
+    def test_max_recipients_option_sets_the_limit(self):
+        c = self.client(self.server('--max-recipients', '100'))
+        c.cmd('HELO c.example')
+        c.cmd('MAIL FROM:<a@b.example>')
+        c.send(b''.join(b'RCPT TO:<r%d@d.example>\r\n' % i for i in range(101)))
+        replies = c.replies(101)
+        self.assertEqual(replies[:100], ['250 OK'] * 100)
+        self.assertEqual(replies[100], '452 Error: too many recipients')
+
+
+SMUGGLING = {
+    'lf-dot-lf': b'\n.\n',
+    'lf-dot-crlf': b'\n.\r\n',
+    'crlf-dot-lf': b'\r\n.\n',
+    'cr-dot-cr': b'\r.\r',
+    'cr-dot-crlf': b'\r.\r\n',
+}
+SMUGGLED = (b'MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@d.example>\r\n'
+            b'DATA\r\nSubject: smuggled\r\n\r\nevil\r\n')
+
+
+class SmugglingTest(HostileTestCase):
+
+    def test_smuggled_transaction_is_text_of_one_message(self):
+        for name, seq in SMUGGLING.items():
+            with self.subTest(sequence=name):
+                srv = self.server()
+                c = self.client(srv)
+                # The whole attack in one write: the client does not wait.
+                c.send(TX + b'Subject: first\r\n\r\nhello' + seq + SMUGGLED + b'.\r\nQUIT\r\n')
+                replies = c.replies(TX_REPLIES + 2)
+                self.assertEqual(replies[TX_REPLIES:], ['250 OK', '221 Bye'])
+                self.assertTrue(c.expect_closed())
+                msgs = srv.wait_for_messages(1)
+                time.sleep(0.2)
+                msgs = debug_messages(srv.stdout_bytes())
+                self.assertEqual(len(msgs), 1, 'smuggled a second message: %r' % msgs)
+                self.assertIn('MAIL FROM:<evil@attacker.example>', msgs[0].content)
+
+    def test_strict_newlines_refuses_each_smuggling_sequence_with_550(self):
+        for name, seq in SMUGGLING.items():
+            with self.subTest(sequence=name):
+                srv = self.server('--strict-newlines')
+                c = self.client(srv)
+                c.send(TX + b'Subject: first\r\n\r\nhello' + seq + SMUGGLED + b'.\r\nNOOP\r\n')
+                replies = c.replies(TX_REPLIES + 2)
+                self.assertEqual(replies[TX_REPLIES:],
+                                 ['550 5.5.2 bare CR or LF not allowed', '250 OK'])
+                self.assertEqual(debug_messages(srv.stdout_bytes()), [])
+
+    def test_strict_newlines_accepts_a_clean_message(self):
+        srv = self.server('--strict-newlines')
+        c = self.helo_client(srv)
+        self.assertEqual(c.transaction('a@b.example', ['c@d.example'], b'Subject: x\r\n\r\nclean'),
+                         '250 OK')
+        self.assertEqual(len(srv.wait_for_messages(1)), 1)
+
+
+class OversizeTest(HostileTestCase):
+
+    def test_oversize_message_then_more_commands_on_the_same_connection(self):
+        srv = self.server('-s', '1000')
+        c = self.client(srv)
+        big = b'Subject: big\r\n\r\n' + b'x' * 78 + b'\r\n'
+        c.send(TX + big * 100 + b'.\r\n'
+               + b'NOOP\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n'
+               + b'Subject: small\r\n\r\nsmall\r\n.\r\nQUIT\r\n')
+        replies = c.replies(TX_REPLIES + 6)
+        self.assertEqual(replies[TX_REPLIES:TX_REPLIES + 5],
+                         ['552 Error: Too much mail data', '250 OK', '250 OK', '250 OK',
+                          '354 End data with <CR><LF>.<CR><LF>'])
+        self.assertEqual(replies[-1], '250 OK')
+        self.assertEqual(c.reply(), '221 Bye')
+        msgs = srv.wait_for_messages(1)
+        self.assertEqual(len(msgs), 1)
+        self.assertIn('Subject: small', msgs[0].content)
+
+
+class FailedDeliveryTest(HostileTestCase):
+
+    def test_delivery_that_cannot_be_written_is_451_not_250(self):
+        srv = Server()
+        srv.stdout_path = '/dev/full'
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(self._check_alive, srv)
+        srv.start()
+        c = self.helo_client(srv)
+        c.cmd('MAIL FROM:<a@b.example>')
+        c.cmd('RCPT TO:<c@d.example>')
+        c.cmd('DATA')
+        self.assertEqual(c.send_message(b'lost\r\n.\r\n'), '451 Error: cannot print the message')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+
+    def test_stdout_pipe_closed_by_its_reader_is_451_and_the_server_survives(self):
+        port = free_port()
+        r, w = os.pipe()
+        proc = subprocess.Popen([smtpd_path(), '-n', '%s:%d' % (HOST, port)],
+                                stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        os.close(w)
+        os.close(r)     # `smtpd | head -1` after head has exited
+
+        def stop():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(slow(5))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.addCleanup(stop)
+        srv = Server()
+        srv.port = port
+
+        def connect():
+            try:
+                return srv.connect(timeout=slow(5))
+            except OSError:
+                return None
+        c = wait_for(connect, slow(10))
+        self.assertIsNotNone(c, 'server did not start')
+        self.addCleanup(c.close)
+        c.cmd('HELO c.example')
+        c.cmd('MAIL FROM:<a@b.example>')
+        c.cmd('RCPT TO:<c@d.example>')
+        c.cmd('DATA')
+        try:
+            reply = c.send_message(b'nobody reads this\r\n.\r\n')
+        except ConnectionClosed:
+            reply = 'connection closed'
+        self.assertEqual(reply, '451 Error: cannot print the message')
+        self.assertIsNone(proc.poll(), 'the server died of a closed stdout')
+
+
+@unittest.skipIf(CHECK, 'memory use under a sanitizer or valgrind says nothing')
+class MemoryTest(HostileTestCase):
+
+    def test_idle_connections_cost_less_than_64_kb_each(self):
+        srv = self.server(cls='Sink')
+        pid = srv.proc.pid
+        time.sleep(0.2)
+        before = rss_kb(pid)
+        clients = []
+        for _ in range(300):
+            c = srv.connect(timeout=10)
+            self.addCleanup(c.close)
+            c.send(b'EHLO idle.example\r\n')
+            clients.append(c)
+        for c in clients:
+            c.reply()
+        per = (rss_kb(pid) - before) / len(clients)
+        self.assertLess(per, 64, '%.1f KB of RSS per idle connection' % per)
+
+
+if __name__ == '__main__':
+    unittest.main()
