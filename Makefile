@@ -60,6 +60,19 @@ $(B)$(SO_NAME): $(B)libsmtpd.so.$(SO_VERSION)
 $(B)libsmtpd.so: $(B)$(SO_NAME)
 	ln -sf $(SO_NAME) $@
 
+# The installed static library keeps to the API as well: its objects are
+# linked into one and every global but smtpd_* made local, so that a
+# program's own channel_free() or relay_open() does not clash with ours.
+# (The build tree's libsmtpd.a keeps them: the unit tests use them.)
+OBJCOPY ?= objcopy
+
+$(B)libsmtpd-api.a: $(LIB_OBJS)
+	$(CC) -r -nostdlib -o $(B)libsmtpd-api.o $(LIB_OBJS)
+	$(OBJCOPY) --wildcard --keep-global-symbol='smtpd_*' \
+	    $(B)libsmtpd-api.o
+	rm -f $@
+	ar rcs $@ $(B)libsmtpd-api.o
+
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -67,6 +80,29 @@ $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 
 run: $(B)smtpd
 	./$(B)smtpd -n -c DebuggingServer localhost:8025
+
+# ---- documentation ------------------------------------------------------
+#
+# docs/TOUR.md walks through the code; its two diagrams are drawn from text
+# sources with Graphviz: docs/threads.dot (dot) and docs/session.seq, a
+# sequence diagram that docs/seqdiag.py lays out for neato.  The drawings
+# are committed, so reading needs no tools; after editing a source, run
+# `make docs` (apt-get install graphviz).  `make test` checks that the
+# drawings match their sources, that the tour's excerpts match the code,
+# and that smtpd.1 and `smtpd --help` agree (tests/integration/test_docs.py).
+
+docs:
+	@command -v dot >/dev/null && command -v neato >/dev/null || \
+	    { echo "make docs needs Graphviz: apt-get install graphviz" >&2; \
+	      exit 1; }
+	dot -Tsvg -o docs/threads.svg docs/threads.dot
+	dot -Tpng -Gdpi=96 -o docs/threads.png docs/threads.dot
+	$(PYTHON) docs/seqdiag.py docs/session.seq > docs/session.gv
+	neato -n2 -Tsvg -o docs/session.svg docs/session.gv
+	neato -n2 -Tpng -Gdpi=96 -o docs/session.png docs/session.gv
+	rm -f docs/session.gv
+
+.PHONY: docs
 
 # ---- installing ---------------------------------------------------------
 #
@@ -84,12 +120,12 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL      ?= install
 PUBLIC_HEADERS = server.h channel.h inbox.h delivery.h
 
-install: all
+install: all $(B)libsmtpd-api.a
 	$(INSTALL) -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
 	    "$(DESTDIR)$(INCLUDEDIR)/smtpd" "$(DESTDIR)$(PKGCONFIGDIR)" \
 	    "$(DESTDIR)$(MANDIR)/man1"
 	$(INSTALL) -m 755 $(B)smtpd "$(DESTDIR)$(BINDIR)/smtpd"
-	$(INSTALL) -m 644 $(B)libsmtpd.a "$(DESTDIR)$(LIBDIR)/libsmtpd.a"
+	$(INSTALL) -m 644 $(B)libsmtpd-api.a "$(DESTDIR)$(LIBDIR)/libsmtpd.a"
 	$(INSTALL) -m 755 $(B)libsmtpd.so.$(SO_VERSION) "$(DESTDIR)$(LIBDIR)/"
 	ln -sf libsmtpd.so.$(SO_VERSION) "$(DESTDIR)$(LIBDIR)/$(SO_NAME)"
 	ln -sf $(SO_NAME) "$(DESTDIR)$(LIBDIR)/libsmtpd.so"
@@ -135,7 +171,8 @@ integration: $(B)smtpd
 # The examples, built as a project outside this repository would build
 # them: install into a scratch DESTDIR, compile with the flags pkg-config
 # gives for the installed smtpd.pc, and run them against the installed
-# libsmtpd.so (found through an rpath into the scratch tree).
+# libsmtpd.so (found through an rpath into the scratch tree), then linked
+# with the installed libsmtpd.a.
 EXAMPLES    = password_reset reject_rcpt
 STAGE       = $(abspath $(B)stage)
 STAGE_PREFIX = /usr/local
@@ -156,7 +193,20 @@ examples: all
 	        $$($(STAGE_PC) --cflags --libs smtpd) \
 	        -Wl,-rpath,"$(STAGE)$(STAGE_PREFIX)/lib"; \
 	    "$(STAGE)/examples/$$ex"; \
+	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
+	        -o "$(STAGE)/examples/$$ex-static" examples/$$ex.c \
+	        $$($(STAGE_PC) --cflags smtpd) -Wl,-Bstatic \
+	        $$($(STAGE_PC) --static --libs smtpd) -Wl,-Bdynamic; \
+	    "$(STAGE)/examples/$$ex-static"; \
 	done
+	@# Both installed libraries export the API (smtpd_*) and nothing else.
+	@bad=$$(nm -g --defined-only \
+	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.a" \
+	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.so" | \
+	    awk 'NF == 3 && $$3 !~ /^(smtpd_|SMTPD_)/ { print $$3 }'); \
+	if [ -n "$$bad" ]; then \
+	    echo "installed libsmtpd exports non-API symbols:" $$bad >&2; \
+	    exit 1; fi
 
 test: test-deps
 	$(MAKE) all
@@ -166,7 +216,7 @@ test: test-deps
 	$(MAKE) integration
 
 clean:
-	rm -rf *.o libsmtpd.a libsmtpd.so libsmtpd.so.* smtpd \
+	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests build-*/ stage/
 
 .PHONY: all run install uninstall examples test test-deps unit integration \
