@@ -5,6 +5,7 @@
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
+#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
 #   make clean
 #
 # CC=clang works too.  SAN=address,undefined or SAN=thread builds with a
