@@ -31,7 +31,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -457,8 +456,11 @@ ask_mailman3(struct smtpd_channel *ch, struct proxy_session *s,
 	/* Ask without SMTPUTF8, which Mailman does not offer: cannot_carry
 	 * refuses such mail for a list afterwards. */
 	params(s, s->lmtp, 0, p, sizeof(p));
-	if (s->smtputf8)
-		*strstr(p, "SMTPUTF8") = '\0';
+	if (s->smtputf8) {
+		char *u = strstr(p, "SMTPUTF8");
+
+		*(u > p ? u - 1 : u) = '\0';	/* with the space before it */
+	}
 	if (relay_mail(s->lmtp, s->mailfrom, p, &rep) != 250) {
 		if (rep.code >= 500) {
 			*reply = upstream_reply(ch, &rep);
