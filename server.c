@@ -124,6 +124,24 @@ server_fqdn(char *out, size_t outsz)
 	}
 }
 
+/* host_fqdn - server_fqdn, looked up once per process: a test suite that
+ * makes many servers should not wait for the resolver each time. */
+static char fqdn_cache[256];
+static pthread_once_t fqdn_once = PTHREAD_ONCE_INIT;
+
+static void
+fqdn_init(void)
+{
+	server_fqdn(fqdn_cache, sizeof(fqdn_cache));
+}
+
+static const char *
+host_fqdn(void)
+{
+	pthread_once(&fqdn_once, fqdn_init);
+	return fqdn_cache;
+}
+
 int
 smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
     char *err, size_t errsz)
@@ -135,6 +153,33 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 		snprintf(err, errsz, "decode_data and enable_SMTPUTF8 cannot "
 		    "be set to True at the same time");
 		return -1;
+	}
+	if (cfg->command_count > 0 && cfg->commands == NULL) {
+		snprintf(err, errsz, "command_count is %zu but commands is NULL",
+		    cfg->command_count);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->command_count; i++) {
+		const struct smtpd_command *c = &cfg->commands[i];
+
+		if (c->name == NULL || *c->name == '\0' || c->run == NULL ||
+		    strpbrk(c->name, " \r\n") != NULL) {
+			snprintf(err, errsz, "commands[%zu] needs a name (one "
+			    "word) and a run function", i);
+			return -1;
+		}
+	}
+	/* A CR or LF here would let configuration inject reply lines. */
+	if (cfg->fqdn && strpbrk(cfg->fqdn, "\r\n")) {
+		snprintf(err, errsz, "fqdn must be one line");
+		return -1;
+	}
+	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++) {
+		if (strpbrk(*k, "\r\n") || **k == '\0') {
+			snprintf(err, errsz, "EHLO keyword \"%s\" must be one "
+			    "non-empty line", *k);
+			return -1;
+		}
 	}
 	if (cfg->port < 0 || cfg->port > 65535) {
 		snprintf(err, errsz, "invalid port: %d", cfg->port);
@@ -156,7 +201,7 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 	if (cfg->fqdn && *cfg->fqdn)
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
 	else
-		server_fqdn(srv->fqdn, sizeof(srv->fqdn));
+		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", host_fqdn());
 	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));
 		free(srv);
