@@ -268,3 +268,16 @@ check:
 	sh tests/check.sh
 
 .PHONY: fuzz fuzz-replay check
+
+# ---- benchmarks (not tests: they need Postfix's smtp-source/smtp-sink) ----
+
+bench: $(B)smtpd
+	bench/bench.sh --smtpd ./$(B)smtpd $(BENCHFLAGS)
+
+bench-quick: $(B)smtpd
+	bench/bench.sh --quick --smtpd ./$(B)smtpd
+
+callgrind: $(B)smtpd
+	bench/callgrind.sh
+
+.PHONY: bench bench-quick callgrind
