@@ -218,7 +218,7 @@ test: test-deps
 
 clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests build-*/ stage/
+	    tests/unit/run_unit_tests build/ build-*/ stage/
 
 .PHONY: all run install uninstall examples test test-deps unit integration \
 	clean
@@ -237,7 +237,7 @@ clean:
 FUZZ_SECONDS ?= 60
 FUZZ_SAN      = fuzzer-no-link,address,undefined
 FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
-FUZZ_REPLAY   = $(B)fuzz/replay
+FUZZ_REPLAY   = $(or $(B),build/)fuzz/replay
 
 $(FUZZ_REPLAY): fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
