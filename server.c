@@ -64,8 +64,11 @@
 struct worker {
 	struct worker		*next, *prev;	/* on the live, idle or dead list */
 	struct smtpd_server	*server;
-	struct smtpd_channel	*channel;	/* NULL while idle */
+	/* The session, once the worker made it; read by a stop. */
+	struct smtpd_channel *_Atomic channel;
+	bool			 has_client;	/* fd and peer were handed over */
 	int			 fd;
+	struct sockaddr_storage	 peer;
 	pthread_t		 thread;
 	pthread_cond_t		 wake;		/* a client was handed over */
 };
@@ -316,22 +319,31 @@ list_push(struct worker **head, struct worker *w)
 	*head = w;
 }
 
-/* server_reap - join the workers that have finished. */
+/* server_join - join finished workers taken off the dead list. */
 static void
-server_reap(struct smtpd_server *srv)
+server_join(struct worker *dead)
 {
-	struct worker *dead, *next;
+	struct worker *next;
 
-	pthread_mutex_lock(&srv->lock);
-	dead = srv->dead;
-	srv->dead = NULL;
-	pthread_mutex_unlock(&srv->lock);
 	for (; dead; dead = next) {
 		next = dead->next;
 		pthread_join(dead->thread, NULL);
 		pthread_cond_destroy(&dead->wake);
 		free(dead);
 	}
+}
+
+/* server_reap - join the workers that have finished. */
+static void
+server_reap(struct smtpd_server *srv)
+{
+	struct worker *dead;
+
+	pthread_mutex_lock(&srv->lock);
+	dead = srv->dead;
+	srv->dead = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	server_join(dead);
 }
 
 /* worker_wait_for_client - idle until handed a client (true), or until
@@ -347,51 +359,15 @@ worker_wait_for_client(struct smtpd_server *srv, struct worker *w)
 	srv->nidle++;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += IDLE_SECONDS;
-	while (w->channel == NULL && !atomic_load(&srv->stopping))
+	while (!w->has_client && !atomic_load(&srv->stopping))
 		if (pthread_cond_timedwait(&w->wake, &srv->lock, &deadline)
 		    == ETIMEDOUT)
 			break;
-	if (w->channel != NULL)
+	if (w->has_client)
 		return true;		/* server_spawn moved us to live */
 	list_remove(&srv->idle, w);
 	srv->nidle--;
 	return false;
-}
-
-/* server_worker - a client's thread: run its session; then wait a while
- * for another client, or leave. */
-static void *
-server_worker(void *arg)
-{
-	struct worker *w = arg;
-	struct smtpd_server *srv = w->server;
-	struct smtpd_channel *ch;
-
-	for (;;) {
-		channel_run(w->channel);
-
-		/* Off the live list before the socket closes, so a stop
-		 * never shuts down a descriptor that was reused. */
-		pthread_mutex_lock(&srv->lock);
-		list_remove(&srv->live, w);
-		srv->nlive--;
-		ch = w->channel;
-		w->channel = NULL;
-		pthread_cond_broadcast(&srv->changed);
-		pthread_mutex_unlock(&srv->lock);
-
-		channel_free(ch);
-
-		pthread_mutex_lock(&srv->lock);
-		if (!worker_wait_for_client(srv, w))
-			break;
-		pthread_mutex_unlock(&srv->lock);
-	}
-	list_push(&srv->dead, w);
-	srv->nthreads--;
-	pthread_cond_broadcast(&srv->changed);
-	pthread_mutex_unlock(&srv->lock);
-	return NULL;
 }
 
 /* server_say_421 - tell a client we cannot serve it. */
@@ -405,6 +381,61 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * worker_serve - one client, start to end.  The worker makes the session
+ * itself, so its memory is allocated and freed by the same thread.
+ */
+static void
+worker_serve(struct smtpd_server *srv, struct worker *w)
+{
+	struct smtpd_channel *ch;
+
+	ch = channel_new(srv, w->fd, (struct sockaddr *)&w->peer);
+	if (ch != NULL) {
+		atomic_store(&w->channel, ch);
+		channel_run(ch);
+	} else {
+		server_say_421(srv, w->fd, "out of memory");
+	}
+
+	/* Off the live list before the socket closes, so a stop never
+	 * shuts down a descriptor that was reused. */
+	pthread_mutex_lock(&srv->lock);
+	list_remove(&srv->live, w);
+	srv->nlive--;
+	atomic_store(&w->channel, NULL);
+	w->has_client = false;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+
+	if (ch != NULL)
+		channel_free(ch);	/* closes the socket */
+	else
+		close(w->fd);
+}
+
+/* server_worker - a client's thread: serve it; then wait a while for
+ * another client, or leave. */
+static void *
+server_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct smtpd_server *srv = w->server;
+
+	for (;;) {
+		worker_serve(srv, w);
+		pthread_mutex_lock(&srv->lock);
+		if (!worker_wait_for_client(srv, w))
+			break;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	list_push(&srv->dead, w);
+	srv->nthreads--;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
 /* server_refuse - turn a client away with a 421 and close. */
 static void
 server_refuse(struct smtpd_server *srv, int fd, const char *why)
@@ -413,42 +444,59 @@ server_refuse(struct smtpd_server *srv, int fd, const char *why)
 	close(fd);
 }
 
-/* server_spawn - give an accepted client a worker thread. */
+/*
+ * server_spawn - give an accepted client a thread: an idle worker if one
+ * waits, else a new one; or turn it away past max_connections.  One lock
+ * for all of it, and the idle worker is woken after the unlock, so it does
+ * not wake only to wait for the mutex.
+ */
 static void
-server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
+server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
 {
-	struct worker *w;
+	struct worker *w, *dead;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (w->channel = channel_new(srv, fd, peer)) == NULL) {
-		free(w);
+	pthread_mutex_lock(&srv->lock);
+	dead = srv->dead;		/* finished threads, joined below */
+	srv->dead = NULL;
+	if (srv->cfg.max_connections > 0 &&
+	    srv->nlive >= srv->cfg.max_connections) {
+		pthread_mutex_unlock(&srv->lock);
+		server_refuse(srv, fd, "too many connections");
+		server_join(dead);
+		return;
+	}
+	if ((w = srv->idle) != NULL) {
+		list_remove(&srv->idle, w);
+		srv->nidle--;
+		w->fd = fd;
+		memcpy(&w->peer, peer, peerlen);
+		w->has_client = true;
+		list_push(&srv->live, w);
+		srv->nlive++;
+		pthread_mutex_unlock(&srv->lock);
+		pthread_cond_signal(&w->wake);
+		server_join(dead);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	server_join(dead);
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		server_refuse(srv, fd, "out of memory");
 		return;
 	}
 	w->server = srv;
 	w->fd = fd;
-
-	pthread_mutex_lock(&srv->lock);
-	if (srv->idle) {
-		/* An idle thread takes this client: hand it over. */
-		struct worker *idle = srv->idle;
-
-		list_remove(&srv->idle, idle);
-		srv->nidle--;
-		idle->channel = w->channel;
-		idle->fd = fd;
-		list_push(&srv->live, idle);
-		srv->nlive++;
-		pthread_cond_signal(&idle->wake);
-		pthread_mutex_unlock(&srv->lock);
-		free(w);
-		return;
-	}
+	memcpy(&w->peer, peer, peerlen);
+	w->has_client = true;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->wake, &ca);
 	pthread_condattr_destroy(&ca);
+
+	pthread_mutex_lock(&srv->lock);
 	list_push(&srv->live, w);
 	srv->nlive++;
 	if (pthread_create(&w->thread, &srv->worker_attr, server_worker, w)
@@ -457,8 +505,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 		srv->nlive--;
 		pthread_mutex_unlock(&srv->lock);
 		pthread_cond_destroy(&w->wake);
-		server_say_421(srv, fd, "cannot start a thread");
-		channel_free(w->channel);	/* closes fd */
+		server_refuse(srv, fd, "cannot start a thread");
 		free(w);
 		return;
 	}
@@ -527,19 +574,10 @@ server_accept_loop(struct smtpd_server *srv)
 			}
 			continue;
 		}
-		server_reap(srv);
 		if (srv->cfg.debug)
 			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
 			    fd);
-
-		pthread_mutex_lock(&srv->lock);
-		bool full = srv->cfg.max_connections > 0 &&
-		    srv->nlive >= srv->cfg.max_connections;
-		pthread_mutex_unlock(&srv->lock);
-		if (full)
-			server_refuse(srv, fd, "too many connections");
-		else
-			server_spawn(srv, fd, (struct sockaddr *)&peer);
+		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
 	}
 
 	pthread_mutex_lock(&srv->lock);
@@ -620,9 +658,12 @@ smtpd_server_connections(struct smtpd_server *srv)
 static void
 server_shutdown_clients(struct smtpd_server *srv, bool all)
 {
-	for (struct worker *w = srv->live; w; w = w->next)
-		if (all || !channel_in_data(w->channel))
+	for (struct worker *w = srv->live; w; w = w->next) {
+		struct smtpd_channel *ch = atomic_load(&w->channel);
+
+		if (all || ch == NULL || !channel_in_data(ch))
 			shutdown(w->fd, all ? SHUT_RDWR : SHUT_RD);
+	}
 }
 
 void
