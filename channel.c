@@ -107,7 +107,8 @@ struct smtpd_channel {
 	struct message_text	 msg;
 	struct options		 mail_options;	/* of the MAIL that began tx */
 	struct options		 rcpt_options;	/* of the last RCPT, as Python */
-	void			*user_data;
+	void			*user_data;	/* the program's hooks' */
+	void			*handler_data;	/* the handler's own */
 	char			 reply[REPLY_MAX];
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
@@ -200,6 +201,14 @@ channel_write(struct smtpd_channel *ch, const char *s, size_t len)
 	ch->out_len += len;
 }
 
+/* is_bad_command_reply - 500, 501 or 503: a command we could not take. */
+static bool
+is_bad_command_reply(const char *reply)
+{
+	return strncmp(reply, "500", 3) == 0 || strncmp(reply, "501", 3) == 0 ||
+	    strncmp(reply, "503", 3) == 0;
+}
+
 /* channel_push - queue one reply line (Python's push: adds CRLF). */
 static void
 channel_push(struct smtpd_channel *ch, const char *reply)
@@ -216,8 +225,7 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 	 * Count bad commands in a row; past max_junk the client is not
 	 * speaking SMTP to us (or is probing), so we hang up.
 	 */
-	if (reply[0] == '5' && (reply[2] == '0' || reply[2] == '1' ||
-	    reply[2] == '3') && reply[1] == '0')
+	if (is_bad_command_reply(reply))
 		ch->junk++;
 	else if (reply[0] == '2' || reply[0] == '3')
 		ch->junk = 0;
@@ -469,9 +477,7 @@ message_scan(struct smtpd_channel *ch)
 			m->bol = true;
 			ch->line_deadline = 0;
 		} else {
-			if (memchr(p, '\r', (size_t)(nl - p)) != NULL)
-				m->bare_newline = true;
-			m->bare_newline = true;
+			m->bare_newline = true;		/* a bare LF */
 			message_add(ch, p, (size_t)(nl + 1 - p),
 			    (size_t)(nl + 1 - p));
 			m->bol = false;
@@ -755,7 +761,7 @@ parse_address(char *arg, char *out, size_t outsz, char **rest)
 }
 
 /*
- * parse_params - Python's _getparams over the upper-cased words: each is
+ * params_valid - Python's _getparams over the upper-cased words: each is
  * KEY or KEY=VALUE with an alphanumeric key and a non-empty value.
  */
 static bool
@@ -1080,10 +1086,8 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "452 Error: too many recipients");
 		return;
 	}
-	if ((r = hook_rcpt(ch, address)) != NULL) {
-		channel_push(ch, r);
-		return;
-	}
+	/* Room first: once a hook (a relay) has accepted the recipient
+	 * upstream, storing it must not fail. */
 	if (tx->rcpt_count == tx->rcpt_cap) {
 		size_t cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
 		char **v = realloc(tx->rcpttos, cap * sizeof(*v));
@@ -1097,6 +1101,11 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 	}
 	if ((copy = strdup(address)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
+		return;
+	}
+	if ((r = hook_rcpt(ch, address)) != NULL) {
+		free(copy);
+		channel_push(ch, r);
 		return;
 	}
 	tx->rcpttos[tx->rcpt_count++] = copy;
@@ -1435,8 +1444,8 @@ channel_goodbye(struct smtpd_channel *ch, int r)
 	    (r == READ_EOF || r == READ_LINE))
 		channel_pushf(ch, "421 %s Error: shutting down",
 		    ch->server->fqdn);
-	else if (r == READ_EOF && ch->state == SMTPD_DATA)
-		return;		/* the client left mid-message: nothing kept */
+	/* Otherwise the client left (mid-message too: nothing is kept) or
+	 * the connection failed: there is no one to tell. */
 }
 
 /*
@@ -1694,6 +1703,18 @@ void
 smtpd_channel_set_data(struct smtpd_channel *ch, void *data)
 {
 	ch->user_data = data;
+}
+
+void *
+smtpd_channel_handler_data(const struct smtpd_channel *ch)
+{
+	return ch->handler_data;
+}
+
+void
+smtpd_channel_set_handler_data(struct smtpd_channel *ch, void *data)
+{
+	ch->handler_data = data;
 }
 
 const char *

@@ -44,9 +44,14 @@ enum smtpd_channel_state smtpd_channel_state(const struct smtpd_channel *);
 /* The server's name in the greeting (Python's fqdn). */
 const char	*smtpd_channel_fqdn(const struct smtpd_channel *);
 struct smtpd_server *smtpd_channel_server(const struct smtpd_channel *);
-/* Hooks, handlers and relays may keep per-connection data here. */
+/* Per-connection data: one slot for the program's hooks, and one for the
+ * handler (the relaying handlers keep their upstream session there), so
+ * the two never overwrite each other. */
 void		*smtpd_channel_get_data(const struct smtpd_channel *);
 void		 smtpd_channel_set_data(struct smtpd_channel *, void *);
+void		*smtpd_channel_handler_data(const struct smtpd_channel *);
+void		 smtpd_channel_set_handler_data(struct smtpd_channel *,
+		    void *);
 
 /* smtpd_channel_reply - format a reply in the channel's own storage and
  * return it, for a hook or handler to return.  Valid until the next call. */

@@ -13,8 +13,9 @@
  * where it should be: a 250 after DATA means delivered, a 4xx means try
  * again, a 5xx means it never will be.  They are thread-safe (concurrent):
  * a slow upstream holds up only its own client.  The relaying handlers
- * keep their per-connection state in the channel's data slot
- * (smtpd_channel_set_data), so hooks used with them must not use it.
+ * keep their per-connection state in the handler's data slot
+ * (smtpd_channel_set_handler_data); the program's hooks keep the other
+ * one (smtpd_channel_set_data) for themselves.
  */
 #ifndef SMTPD_DELIVERY_H
 #define SMTPD_DELIVERY_H

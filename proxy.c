@@ -149,12 +149,12 @@ static struct proxy_session *
 session_get(struct smtpd_channel *ch, const struct smtpd_proxy_options *opt,
     bool mailman)
 {
-	struct proxy_session *s = smtpd_channel_get_data(ch);
+	struct proxy_session *s = smtpd_channel_handler_data(ch);
 
 	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL) {
 		s->opt = opt;
 		s->mailman = mailman;
-		smtpd_channel_set_data(ch, s);
+		smtpd_channel_set_handler_data(ch, s);
 	}
 	return s;
 }
@@ -290,7 +290,7 @@ proxy_mail(struct smtpd_channel *ch, const char *address, void *ctx,
 static void
 proxy_reset(struct smtpd_channel *ch, void *ctx)
 {
-	struct proxy_session *s = smtpd_channel_get_data(ch);
+	struct proxy_session *s = smtpd_channel_handler_data(ch);
 
 	(void)ctx;
 	if (s != NULL)
@@ -301,7 +301,7 @@ proxy_reset(struct smtpd_channel *ch, void *ctx)
 static void
 proxy_disconnect(struct smtpd_channel *ch, void *ctx)
 {
-	struct proxy_session *s = smtpd_channel_get_data(ch);
+	struct proxy_session *s = smtpd_channel_handler_data(ch);
 
 	(void)ctx;
 	if (s == NULL)
@@ -309,7 +309,7 @@ proxy_disconnect(struct smtpd_channel *ch, void *ctx)
 	session_clear(s);
 	free(s->lists);
 	free(s);
-	smtpd_channel_set_data(ch, NULL);
+	smtpd_channel_set_handler_data(ch, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -761,7 +761,22 @@ deliver_mailman2(const struct smtpd_proxy_options *o, const char *command,
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	int e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+	/* The server blocks SIGINT/SIGTERM (one thread waits for them) and
+	 * ignores SIGPIPE; Mailman's program must start with neither. */
+	posix_spawnattr_t sa;
+	sigset_t none, defaults;
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGTERM);
+	posix_spawnattr_init(&sa);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &defaults);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF);
+	int e = posix_spawn(&pid, prog, &fa, &sa, argv, environ);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (e != 0) {
