@@ -51,7 +51,7 @@
 #define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
 
 #define IN_CAP		16384	/* read buffer: many lines per read */
-#define OUT_CAP		4096	/* replies to one pipelined burst */
+#define OUT_CAP		2048	/* replies to one pipelined burst */
 #define REPLY_MAX	1024	/* smtpd_channel_reply() */
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
 
@@ -109,11 +109,9 @@ struct smtpd_channel {
 	struct options		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
-	char			 reply[REPLY_MAX];
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
 	 * search for CRLF resumes. */
-	char			*in;
 	size_t			 in_start, in_end, in_scan;
 	bool			 discarding;	/* inside a line that is too long */
 	bool			 maybe_more;	/* the last read filled the buffer */
@@ -121,10 +119,18 @@ struct smtpd_channel {
 	 * 0: no line is being waited for). */
 	long long		 line_deadline;
 
-	/* Replies not yet written. */
-	char			 out[OUT_CAP];
-	size_t			 out_len;
+	size_t			 out_len;	/* bytes in out[] */
 	bool			 write_failed;
+
+	/*
+	 * The buffers come last, in the order an idle session uses them: the
+	 * channel is one allocation, and a session that has only said EHLO
+	 * touches its first 2.5 KB (the fields above, the start of out[] and
+	 * of in[]); the rest stays address space until written.
+	 */
+	char			 out[OUT_CAP];	/* replies not yet written */
+	char			 in[IN_CAP];	/* what the client sent */
+	char			 reply[REPLY_MAX];	/* smtpd_channel_reply() */
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
@@ -917,29 +923,18 @@ static void
 smtp_helo(struct smtpd_channel *ch, char *arg)
 {
 	if (greet(ch, arg, "501 Syntax: HELO hostname"))
-		channel_pushf(ch, "250 %s", ch->server->fqdn);
+		channel_push(ch, ch->server->helo_reply);
 }
 
-/* smtp_ehlo - EHLO hostname: the service extensions we speak. */
+/* smtp_ehlo - EHLO hostname: the service extensions we speak, a reply
+ * made once per server (channel_prepare). */
 static void
 smtp_ehlo(struct smtpd_channel *ch, char *arg)
 {
-	const struct smtpd_config *cfg = ch->cfg;
-
 	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
 		return;
 	ch->extended_smtp = true;
-	channel_pushf(ch, "250-%s", ch->server->fqdn);
-	if (cfg->data_size_limit)
-		channel_pushf(ch, "250-SIZE %zu", cfg->data_size_limit);
-	if (!cfg->decode_data)
-		channel_push(ch, "250-8BITMIME");
-	if (cfg->enable_smtputf8)
-		channel_push(ch, "250-SMTPUTF8");
-	channel_push(ch, "250-PIPELINING");
-	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
-		channel_pushf(ch, "250-%s", *k);
-	channel_push(ch, "250 HELP");
+	channel_push(ch, ch->server->ehlo_reply);
 }
 
 /* smtp_noop - NOOP. */
@@ -1267,10 +1262,8 @@ is_http(const char *line)
 static void
 channel_command(struct smtpd_channel *ch, char *line, size_t len)
 {
-	char name[LINE_MAX_ANY + 1];
 	const struct command *cmd;
-	char *sp, *arg;
-	size_t n;
+	char *name, *sp, *arg;
 
 	if (ch->cfg->debug)
 		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
@@ -1284,17 +1277,20 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		ch->closing = true;
 		return;
 	}
-	/* Too long for any command (and for name[] below). */
+	/* Too long for any command. */
 	if (len > LINE_MAX_ANY) {
 		channel_push(ch, "500 Error: line too long");
 		return;
 	}
+	/* Split at the first space, as Python; the name is upper-cased in
+	 * place (the line is ours), the argument stripped. */
+	name = line;
 	sp = strchr(line, ' ');
-	n = sp ? (size_t)(sp - line) : len;
-	for (size_t i = 0; i < n; i++)
-		name[i] = (char)toupper((unsigned char)line[i]);
-	name[n] = '\0';
 	arg = sp ? strip(sp + 1) : line + len;
+	if (sp)
+		*sp = '\0';
+	for (char *c = name; *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 
 	if (len > line_limit(ch, name)) {
 		channel_push(ch, "500 Error: line too long");
@@ -1412,6 +1408,45 @@ channel_end_data(struct smtpd_channel *ch)
 	}
 }
 
+/*
+ * channel_prepare - the replies that are the same for every session of a
+ * server, made once: the greeting, and the answers to HELO and EHLO.
+ * Returns false when out of memory.
+ */
+bool
+channel_prepare(struct smtpd_server *srv)
+{
+	const struct smtpd_config *cfg = &srv->cfg;
+	char *e = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
+	    srv->fqdn, SMTPD_VERSION);
+	snprintf(srv->helo_reply, sizeof(srv->helo_reply), "250 %s",
+	    srv->fqdn);
+	if ((f = open_memstream(&e, &len)) == NULL)
+		return false;
+	fprintf(f, "250-%s\r\n", srv->fqdn);
+	if (cfg->data_size_limit)
+		fprintf(f, "250-SIZE %zu\r\n", cfg->data_size_limit);
+	if (!cfg->decode_data)
+		fputs("250-8BITMIME\r\n", f);
+	if (cfg->enable_smtputf8)
+		fputs("250-SMTPUTF8\r\n", f);
+	fputs("250-PIPELINING\r\n", f);
+	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
+		fprintf(f, "250-%s\r\n", *k);
+	fputs("250 HELP", f);
+	if (fclose(f) != 0) {
+		free(e);
+		return false;
+	}
+	free(srv->ehlo_reply);
+	srv->ehlo_reply = e;
+	return true;
+}
+
 /* channel_greet - the 220 greeting, or a connect hook's answer. */
 static void
 channel_greet(struct smtpd_channel *ch)
@@ -1429,7 +1464,7 @@ channel_greet(struct smtpd_channel *ch)
 			ch->closing = true;
 		return;
 	}
-	channel_pushf(ch, "220 %s smtpd %s", ch->server->fqdn, SMTPD_VERSION);
+	channel_push(ch, ch->server->greeting);
 }
 
 /* channel_goodbye - why the session ends, said as a 421 when the client
@@ -1538,12 +1573,6 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 	if ((ch = malloc(sizeof(*ch))) == NULL)
 		return NULL;
 	memset(ch, 0, offsetof(struct smtpd_channel, out));
-	ch->out_len = 0;
-	ch->write_failed = false;
-	if ((ch->in = malloc(IN_CAP)) == NULL) {
-		free(ch);
-		return NULL;
-	}
 	ch->server = srv;
 	ch->cfg = &srv->cfg;
 	ch->io = *io;
@@ -1599,7 +1628,6 @@ channel_free(struct smtpd_channel *ch)
 	options_clear(&ch->rcpt_options);
 	free(ch->seen_greeting);
 	free(ch->msg.data);
-	free(ch->in);
 	free(ch);
 }
 

@@ -35,8 +35,8 @@
  * Worker stacks: a session needs a few KB of stack (its buffers live on the
  * heap), but a handler may call getaddrinfo() or stdio, which want more.
  * 256 KiB is reserved address space, not memory: only the pages touched
- * become resident, so an idle connection costs a few KB, not glibc's
- * default 8 MiB of address space.
+ * become resident, so an idle connection costs two pages of stack (8 KiB),
+ * not glibc's default 8 MiB of address space.
  */
 #define WORKER_STACK	(256 * 1024)
 
@@ -205,8 +205,14 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
 	else
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", host_fqdn());
+	if (!channel_prepare(srv)) {
+		snprintf(err, errsz, "out of memory");
+		free(srv);
+		return -1;
+	}
 	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));
+		free(srv->ehlo_reply);
 		free(srv);
 		return -1;
 	}
@@ -736,5 +742,6 @@ smtpd_server_free(struct smtpd_server *srv)
 	pthread_cond_destroy(&srv->changed);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->deliver_lock);
+	free(srv->ehlo_reply);
 	free(srv);
 }

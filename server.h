@@ -211,6 +211,10 @@ struct worker;
 struct smtpd_server {
 	struct smtpd_config	 cfg;
 	char			 fqdn[256];
+	/* Replies every session sends alike, made by channel_prepare(). */
+	char			 greeting[300];
+	char			 helo_reply[300];
+	char			*ehlo_reply;	/* several lines, CRLF between */
 	int			 listen_fd;	/* -1 until listening */
 	int			 port;
 	int			 wake[2];	/* self-pipe: wakes the accept loop */

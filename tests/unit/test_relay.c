@@ -6,6 +6,8 @@
  */
 #define _GNU_SOURCE
 #include "unit.h"
+
+#include <errno.h>
 #include "delivery.h"
 #include "relay.h"
 
@@ -62,9 +64,13 @@ talk(int port, const char *session)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
 	    send(fd, session, strlen(session), MSG_NOSIGNAL) >= 0) {
+		/* The Mailman 2 child's exit (SIGCHLD) can interrupt the
+		 * read: that is no end of input. */
 		while (len + 1 < sizeof(buf) &&
-		    (n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
-			len += (size_t)n;
+		    ((n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) > 0 ||
+		    (n < 0 && errno == EINTR)))
+			if (n > 0)
+				len += (size_t)n;
 	}
 	buf[len] = '\0';
 	close(fd);
