@@ -282,7 +282,6 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 	 * calls per connection.  TCP_NODELAY: replies go out whole, one write
 	 * per burst, so Nagle must not hold one back waiting for an ACK.
 	 * The timeouts bound a client that stops talking or stops reading.
-	 * O_NONBLOCK is for the listener only (accept4 does not pass it on).
 	 */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (srv->cfg.timeout > 0) {
@@ -291,7 +290,6 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -519,21 +517,6 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	pthread_mutex_unlock(&srv->lock);
 }
 
-/* server_wait_readable - poll the listener and the wake pipe; true when
- * there is a connection to accept. */
-static bool
-server_wait_readable(struct smtpd_server *srv, int timeout_ms)
-{
-	struct pollfd pfd[2] = {
-		{ .fd = srv->listen_fd, .events = POLLIN },
-		{ .fd = srv->wake[0], .events = POLLIN },
-	};
-
-	if (poll(pfd, 2, timeout_ms) <= 0)
-		return false;
-	return (pfd[0].revents & POLLIN) && !(pfd[1].revents & POLLIN);
-}
-
 /* server_backoff - sleep ACCEPT_BACKOFF_MS, or less if stopped.  Not on
  * the listener: it stays readable while the connection we could not
  * accept waits, and polling it would spin. */
@@ -558,14 +541,10 @@ server_accept_loop(struct smtpd_server *srv)
 		socklen_t len = sizeof(peer);
 		int fd;
 
-		/* Accept first and poll only when nothing is waiting: under
-		 * load, connections are queued and the poll is wasted. */
+		/* Blocks until a client comes; a stop wakes it by shutting
+		 * the listener down (smtpd_server_stop). */
 		fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &len,
 		    SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			(void)server_wait_readable(srv, -1);
-			continue;
-		}
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -688,8 +667,12 @@ smtpd_server_stop(struct smtpd_server *srv)
 	srv->stop_state = SERVER_STOPPING;
 	atomic_store(&srv->stopping, true);
 
-	/* 1. Stop accepting. */
+	/* 1. Stop accepting.  On Linux, shutdown() of a listening socket
+	 * wakes a thread blocked in accept() (which then fails with EINVAL);
+	 * the pipe wakes the loop if it is backing off (server_backoff). */
 	(void)!write(srv->wake[1], "x", 1);
+	if (srv->listen_fd >= 0)
+		shutdown(srv->listen_fd, SHUT_RD);
 	while (srv->accepting)
 		pthread_cond_wait(&srv->changed, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
