@@ -578,18 +578,34 @@ server_accept_thread(void *arg)
 	return NULL;
 }
 
-int
-smtpd_server_start(struct smtpd_server *srv, char *err, size_t errsz)
+/* server_claim - listen if not yet, and mark the server accepting; an
+ * error if it was started or stopped before. */
+static int
+server_claim(struct smtpd_server *srv, char *err, size_t errsz)
 {
+	int r = 0;
+
 	if (smtpd_server_listen(srv, err, errsz) != 0)
 		return -1;
 	pthread_mutex_lock(&srv->lock);
 	if (srv->accepting || srv->stop_state != SERVER_RUNNING) {
-		pthread_mutex_unlock(&srv->lock);
 		snprintf(err, errsz, "server already started or stopped");
-		return -1;
+		r = -1;
+	} else {
+		srv->accepting = true;
 	}
-	srv->accepting = true;
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+int
+smtpd_server_start(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	if (server_claim(srv, err, errsz) != 0)
+		return -1;
+	/* Under the lock, so that has_thread is set before the loop can end
+	 * and a stop look at it. */
+	pthread_mutex_lock(&srv->lock);
 	if (pthread_create(&srv->accept_thread, NULL, server_accept_thread,
 	    srv) != 0) {
 		srv->accepting = false;
@@ -607,16 +623,8 @@ int
 smtpd_server_serve_forever(struct smtpd_server *srv, char *err,
     size_t errsz)
 {
-	if (smtpd_server_listen(srv, err, errsz) != 0)
+	if (server_claim(srv, err, errsz) != 0)
 		return -1;
-	pthread_mutex_lock(&srv->lock);
-	if (srv->accepting || srv->stop_state != SERVER_RUNNING) {
-		pthread_mutex_unlock(&srv->lock);
-		snprintf(err, errsz, "server already started or stopped");
-		return -1;
-	}
-	srv->accepting = true;
-	pthread_mutex_unlock(&srv->lock);
 	server_accept_loop(srv);
 	return 0;
 }
