@@ -5,7 +5,8 @@ Under `make check` (SMTPD_CHECK set) the server runs under a sanitizer or
 valgrind, many times slower: `slow(seconds)` stretches a wait accordingly.
 """
 import os
-import time
+
+from helpers import wait_until
 
 CHECK = os.environ.get('SMTPD_CHECK', '')
 SLOWDOWN = {'': 1, 'address,undefined': 2, 'thread': 4, 'valgrind': 8}.get(CHECK, 4)
@@ -41,9 +42,4 @@ def cpu_seconds(pid):
 
 def wait_for(predicate, timeout, interval=0.05):
     """Poll until predicate() is true; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+    return wait_until(predicate, timeout, interval)
