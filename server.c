@@ -219,7 +219,13 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 	}
 	pthread_mutex_init(&srv->deliver_lock, NULL);
 	pthread_mutex_init(&srv->lock, NULL);
-	pthread_cond_init(&srv->changed, NULL);
+	/* Timed waits on it (the stop's grace period) use the monotonic
+	 * clock: setting the wall clock must not cut a grace period short. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&srv->worker_attr);
 	pthread_attr_setstacksize(&srv->worker_attr, WORKER_STACK);
 
@@ -703,7 +709,7 @@ smtpd_server_stop(struct smtpd_server *srv)
 	}
 
 	/* 2. Idle clients get 421 now; messages in DATA get a grace period. */
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += srv->cfg.shutdown_grace;
 	pthread_mutex_lock(&srv->lock);
 	server_shutdown_clients(srv, false);
