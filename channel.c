@@ -831,44 +831,39 @@ params_other(const struct options *o, const char *const *known)
 /* Hooks                                                               */
 /* ------------------------------------------------------------------ */
 
-/* hook_helo - the configuration's hook, then the handler's: the first
- * reply wins.  hook_mail, hook_rcpt and hook_data likewise. */
-static const char *
-hook_helo(struct smtpd_channel *ch, const char *name)
-{
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
+/* The hooks that get the command's argument: HELO/EHLO name, addresses. */
+enum text_hook { HOOK_HELO, HOOK_MAIL, HOOK_RCPT };
+typedef const char *(*text_hook_fn)(struct smtpd_channel *, const char *,
+    void *);
 
-	if (c->hooks.on_helo)
-		r = c->hooks.on_helo(ch, name, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_helo)
-		r = c->handler.hooks.on_helo(ch, name, c->handler.ctx);
-	return r;
+static text_hook_fn
+text_hook_of(const struct smtpd_hooks *h, enum text_hook which)
+{
+	switch (which) {
+	case HOOK_HELO:
+		return h->on_helo;
+	case HOOK_MAIL:
+		return h->on_mail;
+	case HOOK_RCPT:
+		return h->on_rcpt;
+	}
+	return NULL;
 }
 
+/* hook_text - the configuration's hook, then the handler's: the first
+ * reply wins.  hook_data likewise. */
 static const char *
-hook_mail(struct smtpd_channel *ch, const char *address)
+hook_text(struct smtpd_channel *ch, enum text_hook which, const char *arg)
 {
 	const struct smtpd_config *c = ch->cfg;
+	text_hook_fn mine = text_hook_of(&c->hooks, which);
+	text_hook_fn handler = text_hook_of(&c->handler.hooks, which);
 	const char *r = NULL;
 
-	if (c->hooks.on_mail)
-		r = c->hooks.on_mail(ch, address, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_mail)
-		r = c->handler.hooks.on_mail(ch, address, c->handler.ctx);
-	return r;
-}
-
-static const char *
-hook_rcpt(struct smtpd_channel *ch, const char *address)
-{
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
-
-	if (c->hooks.on_rcpt)
-		r = c->hooks.on_rcpt(ch, address, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_rcpt)
-		r = c->handler.hooks.on_rcpt(ch, address, c->handler.ctx);
+	if (mine)
+		r = mine(ch, arg, c->hooks.ctx);
+	if (r == NULL && handler)
+		r = handler(ch, arg, c->handler.ctx);
 	return r;
 }
 
@@ -905,7 +900,7 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, "503 Duplicate HELO/EHLO");
 		return false;
 	}
-	if ((r = hook_helo(ch, arg)) != NULL) {
+	if ((r = hook_text(ch, HOOK_HELO, arg)) != NULL) {
 		channel_push(ch, r);
 		return false;
 	}
@@ -1031,7 +1026,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		    "555 MAIL FROM parameters not recognized or not implemented");
 		return;
 	}
-	if ((r = hook_mail(ch, address)) != NULL) {
+	if ((r = hook_text(ch, HOOK_MAIL, address)) != NULL) {
 		channel_push(ch, r);
 		return;
 	}
@@ -1098,7 +1093,7 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
-	if ((r = hook_rcpt(ch, address)) != NULL) {
+	if ((r = hook_text(ch, HOOK_RCPT, address)) != NULL) {
 		free(copy);
 		channel_push(ch, r);
 		return;

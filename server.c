@@ -128,6 +128,20 @@ server_fqdn(char *out, size_t outsz)
 	}
 }
 
+/* cond_init_monotonic - a condition variable whose timed waits (the
+ * stop's grace period, an idle worker's wait) run on the monotonic clock:
+ * setting the wall clock must not cut them short or stretch them. */
+static void
+cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 /* host_fqdn - server_fqdn, looked up once per process: a test suite that
  * makes many servers should not wait for the resolver each time. */
 static char fqdn_cache[256];
@@ -219,13 +233,7 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 	}
 	pthread_mutex_init(&srv->deliver_lock, NULL);
 	pthread_mutex_init(&srv->lock, NULL);
-	/* Timed waits on it (the stop's grace period) use the monotonic
-	 * clock: setting the wall clock must not cut a grace period short. */
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->changed, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&srv->changed);
 	pthread_attr_init(&srv->worker_attr);
 	pthread_attr_setstacksize(&srv->worker_attr, WORKER_STACK);
 
@@ -511,11 +519,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	w->fd = fd;
 	memcpy(&w->peer, peer, peerlen);
 	w->has_client = true;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&w->wake);
 
 	pthread_mutex_lock(&srv->lock);
 	list_push(&srv->live, w);
