@@ -155,7 +155,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
-$(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h $(B)libsmtpd.a
+$(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ $(UNIT_SRCS) \
 	    $(B)libsmtpd.a -lcunit $(LDLIBS)

@@ -863,10 +863,7 @@ test_end_of_input_in_data_delivers_nothing(void)
 int
 unit_add_channel_tests(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct unit_test tests[] = {
 		T(test_greeting_is_220_fqdn_and_version),
 		T(test_empty_line_is_500_bad_syntax),
 		T(test_unknown_command_is_500_not_recognized),
@@ -955,12 +952,5 @@ unit_add_channel_tests(void)
 		T(test_http_request_closes_without_reply),
 		T(test_end_of_input_in_data_delivers_nothing),
 	};
-	CU_pSuite s = CU_add_suite("channel", NULL, NULL);
-
-	if (s == NULL)
-		return -1;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			return -1;
-	return 0;
+	return unit_add_suite("channel", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -187,6 +187,19 @@ unit_greeting(void)
 }
 
 int
+unit_add_suite(const char *name, const struct unit_test *tests, size_t n)
+{
+	CU_pSuite s = CU_add_suite(name, NULL, NULL);
+
+	if (s == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
+			return -1;
+	return 0;
+}
+
+int
 main(void)
 {
 	unsigned failed;

@@ -239,19 +239,18 @@ test_library_mailmanproxy_pipes_to_mailman2(void)
 int
 unit_add_relay_tests(void)
 {
-	CU_pSuite s = CU_add_suite("relay", NULL, NULL);
+	static const struct unit_test tests[] = {
+		{ "relay client sends text intact",
+		    test_relay_client_sends_text_intact },
+		{ "relay wire size counts CRLF and dots",
+		    test_relay_wire_size_counts_crlf_and_dots },
+		{ "relay open refused is code 0",
+		    test_relay_open_refused_is_code_0 },
+		{ "library PureProxy relays to library Maildir",
+		    test_library_pureproxy_relays_to_library_maildir },
+		{ "library MailmanProxy pipes to Mailman 2",
+		    test_library_mailmanproxy_pipes_to_mailman2 },
+	};
 
-	if (s == NULL ||
-	    !CU_add_test(s, "relay client sends text intact",
-	    test_relay_client_sends_text_intact) ||
-	    !CU_add_test(s, "relay wire size counts CRLF and dots",
-	    test_relay_wire_size_counts_crlf_and_dots) ||
-	    !CU_add_test(s, "relay open refused is code 0",
-	    test_relay_open_refused_is_code_0) ||
-	    !CU_add_test(s, "library PureProxy relays to library Maildir",
-	    test_library_pureproxy_relays_to_library_maildir) ||
-	    !CU_add_test(s, "library MailmanProxy pipes to Mailman 2",
-	    test_library_mailmanproxy_pipes_to_mailman2))
-		return -1;
-	return 0;
+	return unit_add_suite("relay", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -11,6 +11,7 @@
 #include "server.h"
 #include "channel.h"
 #include "inbox.h"
+#include "suite.h"
 
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
@@ -1249,10 +1250,7 @@ test_inbox_keeps_every_message_from_many_clients_at_once(void)
 int
 unit_add_server_tests(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct unit_test tests[] = {
 #define T(fn) { #fn, fn }
 		T(test_start_stop_1000_times_leaves_no_threads_fds_or_memory),
 		T(test_port_zero_binds_an_ephemeral_port),
@@ -1287,12 +1285,5 @@ unit_add_server_tests(void)
 		T(test_inbox_keeps_every_message_from_many_clients_at_once),
 #undef T
 	};
-	CU_pSuite s = CU_add_suite("server", NULL, NULL);
-
-	if (s == NULL)
-		return -1;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			return -1;
-	return 0;
+	return unit_add_suite("server", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -12,6 +12,7 @@
 #include "channel.h"
 
 #include <CUnit/CUnit.h>
+#include "suite.h"
 #include <stddef.h>
 
 #define MAX_MESSAGES 16
