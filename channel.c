@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #define SMTPD_INTERNAL
 #include "channel.h"
+#include "io.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -253,16 +254,6 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
-
-/* now_ms - a monotonic clock in milliseconds. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * channel_fill - read more input into the buffer.  Before a read that may
@@ -1541,21 +1532,7 @@ socket_read(void *ctx, void *buf, size_t len, bool wait)
 static ssize_t
 socket_write(void *ctx, const void *buf, size_t len)
 {
-	int fd = (int)(intptr_t)ctx;
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return send_all((int)(intptr_t)ctx, buf, len);
 }
 
 struct smtpd_channel *

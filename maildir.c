@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "delivery.h"
 #include "channel.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,23 +52,6 @@ maildir_make(const char *dir, char *err, size_t errsz)
 	return 0;
 }
 
-/* write_all - write(2) until done. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* unique_name - "SECONDS.MMICROSECONDSPpidQcounter.host", the Maildir
  * convention; "/" and ":" in the host name are escaped as it says. */

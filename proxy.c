@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "delivery.h"
 #include "channel.h"
+#include "io.h"
 #include "relay.h"
 
 #include <errno.h>
@@ -788,17 +789,9 @@ deliver_mailman2(const struct smtpd_proxy_options *o, const char *command,
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	struct timeval tv = { .tv_sec = timeout };
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	for (size_t off = 0; off < len; ) {
-		ssize_t w = send(sv[0], text + off, len - off, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			timed_out = (errno == EAGAIN);
-			break;		/* it stopped reading: its status says */
-		}
-		off += (size_t)w;
-	}
+	/* If it stops reading, its exit status says why. */
+	if (send_all(sv[0], text, len) != 0)
+		timed_out = (errno == EAGAIN);
 	shutdown(sv[0], SHUT_WR);
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);

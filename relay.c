@@ -16,6 +16,7 @@
  * every later call fails at once with the first failure's reason.
  */
 #define _GNU_SOURCE
+#include "io.h"
 #include "relay.h"
 
 #include <errno.h>
@@ -49,16 +50,6 @@ struct relay {
 	char	 out[OUT_CAP];
 	size_t	 out_len;
 };
-
-/* now_ms - a monotonic clock in milliseconds, for deadlines. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* relay_fail - mark the connection broken and say why in *rep. */
 static int __attribute__((format(printf, 3, 4)))
@@ -175,22 +166,12 @@ relay_connect(struct relay *r, const char *host, int port,
 static int
 relay_flush(struct relay *r, struct relay_reply *rep)
 {
-	const char *p = r->out;
 	size_t len = r->out_len;
 
 	r->out_len = 0;
-	while (len > 0) {
-		ssize_t n = send(r->fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return relay_fail(r, rep, "%s", errno == EAGAIN ?
-			    "timed out sending" : strerror(errno)), -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (send_all(r->fd, r->out, len) != 0)
+		return relay_fail(r, rep, "%s", errno == EAGAIN ?
+		    "timed out sending" : strerror(errno)), -1;
 	return 0;
 }
 
