@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # smtpd - a C implementation of Python's smtpd.
 #
 #   make            build ./smtpd, libsmtpd.a and libsmtpd.so
@@ -29,7 +30,8 @@ comma := ,
 LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c maildir.c \
 	   io.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
-HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h
+HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
+	   server_internal.h channel_internal.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * channel.c - one client's SMTP session: the line reader, the session and
  * transaction state, and the command table.
@@ -25,8 +26,7 @@
  * burst (RFC 2920) is answered in one write.
  */
 #define _GNU_SOURCE
-#define SMTPD_INTERNAL
-#include "channel.h"
+#include "channel_internal.h"
 #include "io.h"
 
 #include <arpa/inet.h>

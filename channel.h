@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * channel.h - one client's SMTP session, as seen from hooks and handlers.
  *
@@ -57,42 +58,6 @@ void		 smtpd_channel_set_handler_data(struct smtpd_channel *,
  * return it, for a hook or handler to return.  Valid until the next call. */
 const char	*smtpd_channel_reply(struct smtpd_channel *, const char *fmt,
 		    ...) __attribute__((format(printf, 2, 3)));
-
-#ifdef SMTPD_INTERNAL
-/*
- * Between server.c and channel.c, and for tests that drive a channel
- * without a network.  A channel reads and writes through channel_io, so
- * the same code runs on a socket or on bytes in memory.
- */
-#include <sys/types.h>
-#include <sys/socket.h>
-
-struct channel_io {
-	/* Like recv(2): bytes read, 0 at end of input, -1 with errno set.
-	 * When wait is false it must not block (EAGAIN: nothing pending);
-	 * when wait is true, EAGAIN means the read timed out. */
-	ssize_t	(*read)(void *ctx, void *buf, size_t len, bool wait);
-	/* Write all of buf or return -1. */
-	ssize_t	(*write)(void *ctx, const void *buf, size_t len);
-	void	*ctx;
-};
-
-/* channel_prepare - make a server's fixed replies (greeting, HELO, EHLO). */
-bool		 channel_prepare(struct smtpd_server *);
-/* channel_new - a session for an accepted socket (fd is the channel's). */
-struct smtpd_channel *channel_new(struct smtpd_server *, int fd,
-		    const struct sockaddr *peer);
-/* channel_new_io - a session over any channel_io. */
-struct smtpd_channel *channel_new_io(struct smtpd_server *,
-		    const struct channel_io *, const char *peer_ip,
-		    int peer_port);
-/* channel_run - greet, then serve commands until the session ends. */
-void		 channel_run(struct smtpd_channel *);
-/* channel_free - release the session and close its socket, if any. */
-void		 channel_free(struct smtpd_channel *);
-/* channel_in_data - true while a message is being received. */
-bool		 channel_in_data(const struct smtpd_channel *);
-#endif /* SMTPD_INTERNAL */
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * delivery.h - the built-in handlers that pass each message on and never
  * drop one silently: PureProxy and MailmanProxy (proxy.c) relay to an

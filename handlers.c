@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handlers.c - the built-in handlers that keep nothing: DebuggingServer
  * (print each message) and Sink (accept and discard).

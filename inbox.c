@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * inbox.c - an in-memory mailbox for tests (inbox.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * inbox.h - an in-memory mailbox for tests: a handler that keeps a copy of
  * every message the server accepts, and functions to wait for, inspect

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * io.c - a monotonic clock and the send/write loops (io.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * io.h - the few system helpers every part of the server shares: a
  * monotonic clock for deadlines, and "send or write all of it" loops that

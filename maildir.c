@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * maildir.c - the Maildir handler: each message becomes one file in a
  * Maildir (delivery.h), the way qmail delivers (http://cr.yp.to/proto/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy.c - the relaying handlers: PureProxy and MailmanProxy
  * (delivery.h), built on the SMTP/LMTP client in relay.c.

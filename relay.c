@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.c - the SMTP/LMTP client of the relaying handlers (relay.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.h - a small SMTP and LMTP client, for the handlers that pass mail
  * on (proxy.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT, DATA, QUIT.

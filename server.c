@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * server.c - listen, accept, and give every client a thread of its own.
  *
@@ -14,9 +15,7 @@
  * delivery mutex that channel.c takes around the handler.
  */
 #define _GNU_SOURCE
-#define SMTPD_INTERNAL
-#include "server.h"
-#include "channel.h"
+#include "channel_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

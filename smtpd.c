@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * NAME
  *	smtpd - an SMTP server for testing and debugging, drop-in for

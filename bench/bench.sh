@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Throughput of the project's ./smtpd -n -c Sink against Postfix's smtp-sink,
 # driven by Postfix's smtp-source, side by side, on 127.0.0.1 (`make bench`).
 #

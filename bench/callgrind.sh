@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # Instructions per message, counted by valgrind's callgrind, for the
 # project's ./smtpd -n -c Sink and for Postfix's smtp-sink.
 #

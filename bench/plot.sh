@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Bar chart of a bench/bench.sh --json file: msgs/s per column, the
 # project's ./smtpd beside Postfix's smtp-sink, with ours/smtp-sink under
 # each column.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Dry-run stand-in for ./smtpd: takes `-n -c Sink HOST:PORT` like ./smtpd
 # and runs Postfix's smtp-sink there instead, so that
 #   bench/bench.sh --smtpd bench/smtp-sink-as-smtpd.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Throughput of ./smtpd -n -c Sink against Postfix's smtp-sink.
 
 Started by bench/bench.sh (which checks the tools first); run

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """measure_memory.py - what one idle connection costs smtpd, in memory.
 
 Starts `smtpd -n -c Sink` on a free loopback port, opens one connection and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """seqdiag.py - draw a sequence diagram with Graphviz: read a small text
 format, write a Graphviz graph whose every node is pinned in place, for
 `neato -n2` to render.  `make docs` runs it on docs/session.seq:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * password_reset.c - test a function that sends mail, against a real SMTP
  * server started inside the test.

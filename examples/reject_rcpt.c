@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * reject_rcpt.c - a hook that refuses recipients: the embedded server
  * answers "550 No such user" to RCPT for anyone not in a directory, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_channel.c - a libFuzzer target: arbitrary bytes from a client, fed
  * to one channel in memory (no sockets, no threads).
@@ -23,9 +24,7 @@
  * `make test` replays fuzz/corpus and fuzz/regressions that way.
  */
 #define _GNU_SOURCE
-#define SMTPD_INTERNAL
-#include "server.h"
-#include "channel.h"
+#include "channel_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Record what a real SMTP client sends, as a seed for fuzz/corpus.
 
     fuzz/record_session.py OUT LISTEN_PORT SERVER_PORT [CONFIG_BYTE]

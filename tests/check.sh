@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # tests/check.sh - `make check`: the whole test suite under the sanitizers,
 # then the integration tests under valgrind.  Fails if any test fails or if
 # any sanitizer or valgrind report was written, and prints the reports.

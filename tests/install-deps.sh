@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # install-deps.sh - make sure the tools the tests need are here.  On
 # Debian/Ubuntu, as root (or with sudo), missing packages are installed;
 # elsewhere we say what to install and fail.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Run the black-box integration tests (tests/integration) against ./smtpd.
 
 Usage:

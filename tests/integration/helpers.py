@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Helpers for the black-box integration tests: start a server, talk SMTP to it.
 
 Everything here goes through real sockets on 127.0.0.1 (or ::1) and real

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """What a server process holds, read from /proc: for the hostile-client and
 shutdown tests, which check that connections leave nothing behind.
 

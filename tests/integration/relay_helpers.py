@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Upstreams for the relaying tests (test_relay.py, test_mailman.py).
 
 - Upstream: a scriptable SMTP server in threads of this process.  It records

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The command line: -V, -h, bad arguments, classes, signals, -d, IPv6."""
 import os
 import signal

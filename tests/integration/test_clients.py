@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Real clients: Python's smtplib, swaks and curl, checked through DebuggingServer's output."""
 import email.message
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Every SMTP command's replies and error texts, one behaviour per test.
 
 The reply texts are Python's smtpd's (smtpd.py is the contract on the wire).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Many clients at once: every message arrives whole, none is mixed with another."""
 import threading
 import unittest

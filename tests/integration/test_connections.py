@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Many connections in a row leave nothing behind (issue #2): every worker
 thread ends or is reused, every descriptor is closed, memory stays flat.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """DATA: message content as DebuggingServer prints it, dot-stuffing, the end of
 data, size limits, and a 10 MB message."""
 import time

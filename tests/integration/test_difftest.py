@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Differential tests: the conversations in tests/difftest/*.smtp, played against
 Python's smtpd and the server under test, must get the same replies and the same
 DebuggingServer output, once the documented differences are folded away (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The documentation cannot rot: the tour's excerpts match the code, its
 exercise code compiles, the names it uses exist, the diagrams are drawn from
 their sources, and the man page and `smtpd --help` list the same options.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Broken and hostile clients: the server keeps serving, loses nothing, leaks
 nothing (issue #5).  Limits, timeouts, junk, smuggling, resource exhaustion.
 

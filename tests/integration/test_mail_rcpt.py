@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """MAIL and RCPT: address forms, ESMTP parameters (SIZE, BODY, SMTPUTF8), syntax errors."""
 import unittest
 

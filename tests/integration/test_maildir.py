@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Maildir (-c Maildir --maildir DIR): each message one file in DIR/new,
 written in DIR/tmp and renamed only once it is on disk; 451 on failure."""
 import os

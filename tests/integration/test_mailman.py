@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """MailmanProxy (-c MailmanProxy): list mail to Mailman, the rest relayed.
 
 Mailman 3: a real Mailman 3 core (Debian's mailman3), started by

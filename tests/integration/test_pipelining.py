@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Pipelining (RFC 2920): many commands in one write, all replies in order."""
 import unittest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """PureProxy (-c PureProxy): relaying to real upstreams.
 
 Upstreams: this project's own server (-c Sink, -c Maildir), Postfix's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Graceful shutdown (issue #5): on SIGTERM or SIGINT the server stops
 accepting, lets a message in DATA finish (up to 10 s), tells idle clients
 `421 <fqdn> Error: shutting down`, and exits 0 - and every message it

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # Throwaway Mailman 3 core (Debian 12's mailman3 3.3.8) for MailmanProxy tests.
 #
 #   tests/mailman/mailman3-fixture.sh install          # root; ~15 s cold, 0 s if present

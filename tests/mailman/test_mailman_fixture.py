@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Proves tests/mailman/mailman3-fixture.sh gives a working Mailman 3 core
 and records how its LMTP runner answers (Mailman 3.3.8, Debian 12,
 aiosmtpd 1.4.3).  The MailmanProxy tests rely on these facts.

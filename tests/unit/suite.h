@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * suite.h - registering a CUnit suite from a table of tests, shared by the
  * unit test files (test_main.c defines it).  Apart from unit.h, so that

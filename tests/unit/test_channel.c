@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_channel.c - the channel's behaviour, one test per behaviour, driven
  * in memory (unit.h).  Expected texts are Python 3.11 smtpd's replies,

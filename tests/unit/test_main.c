@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_main.c - the CUnit runner for the unit tests, and the in-memory
  * channel driver they share (unit.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_relay.c - the delivering handlers through the library API
  * (delivery.h), and the SMTP client (relay.h), over real loopback sockets:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_server.c - the library's API, as an embedding program uses it:
  * servers started on 127.0.0.1 port 0 inside this process, clients on

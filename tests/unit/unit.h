@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit.h - helpers for driving a channel without a network: the client's
  * bytes come from memory (in chunks of any size, to exercise the line
@@ -7,9 +8,7 @@
 #ifndef UNIT_H
 #define UNIT_H
 
-#define SMTPD_INTERNAL
-#include "server.h"
-#include "channel.h"
+#include "channel_internal.h"
 
 #include <CUnit/CUnit.h>
 #include "suite.h"

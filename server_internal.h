@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * server_internal.h - the server's own state, shared with channel.c (which
+ * reads the configuration, takes the delivery mutex and watches for a
+ * stop) and with the unit tests.  Not installed: a program sees struct
+ * smtpd_server only as an opaque pointer.
+ */
+#ifndef SMTPD_SERVER_INTERNAL_H
+#define SMTPD_SERVER_INTERNAL_H
+
+#include "server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct worker;
+
+struct smtpd_server {
+	struct smtpd_config	 cfg;
+	char			 fqdn[256];
+	/* Replies every session sends alike, made by channel_prepare(). */
+	char			 greeting[300];
+	char			 helo_reply[300];
+	char			*ehlo_reply;	/* several lines, CRLF between */
+	int			 listen_fd;	/* -1 until listening */
+	int			 port;
+	int			 wake[2];	/* self-pipe: wakes the accept loop */
+	pthread_attr_t		 worker_attr;	/* small stacks, detached: no */
+
+	/* Held around process_message, so handlers need not be thread-safe. */
+	pthread_mutex_t		 deliver_lock;
+
+	/* Guards everything below. */
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 changed;	/* a worker ended, or a stop moved on */
+	struct worker		*live;		/* workers serving a client */
+	struct worker		*idle;		/* waiting for the next client */
+	struct worker		*dead;		/* finished, not yet joined */
+	int			 nlive;		/* on the live list */
+	int			 nidle;		/* on the idle list */
+	int			 nthreads;	/* running, not yet on the dead list */
+	bool			 accepting;	/* the accept loop is running */
+	bool			 has_thread;	/* started by smtpd_server_start */
+	pthread_t		 accept_thread;
+	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
+
+	atomic_bool		 stopping;	/* read by channels without the lock */
+};
+
+#endif /* SMTPD_SERVER_INTERNAL_H */
