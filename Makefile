@@ -7,9 +7,11 @@
 #   make run        build, then run DebuggingServer on localhost:8025
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
 #   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
+#   make deb-test   build, lint, install, use and remove the Debian packages
 #   make clean
 #
-# CC=clang works too.  SAN=address,undefined or SAN=thread builds with a
+# CFLAGS, CPPFLAGS and LDFLAGS are honoured (dpkg-buildflags' hardening
+# flags come through them).  CC=clang works too.  SAN=address,undefined or SAN=thread builds with a
 # sanitizer into build-$(SAN)/ (see `make check`).
 
 CC      ?= cc
@@ -37,7 +39,7 @@ all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 
 $(B)%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -c -o $@ $<
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -fPIC -c -o $@ $<
 
 $(B)libsmtpd.a: $(LIB_OBJS)
 	rm -f $@
@@ -55,7 +57,7 @@ SO_VERSION = $(SO_MAJOR).0.0
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
 $(B)libsmtpd.so.$(SO_VERSION): $(LIB_OBJS) smtpd.map
-	$(CC) $(CFLAGS) $(SANFLAGS) -shared -Wl,-soname,$(SO_NAME) \
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SO_NAME) \
 	    -Wl,--version-script=smtpd.map -o $@ $(LIB_OBJS) $(LDLIBS)
 
 $(B)$(SO_NAME): $(B)libsmtpd.so.$(SO_VERSION)
@@ -78,7 +80,7 @@ $(B)libsmtpd-api.a: $(LIB_OBJS)
 	ar rcs $@ $(B)libsmtpd-api.o
 
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- running ------------------------------------------------------------
 
@@ -284,3 +286,19 @@ callgrind: $(B)smtpd
 	bench/callgrind.sh
 
 .PHONY: bench bench-quick callgrind
+
+# ---- the Debian package --------------------------------------------------
+#
+# debian/ builds three packages with `dpkg-buildpackage -us -uc -b`:
+# smtpd (the program, smtpd.1), libsmtpd2 (libsmtpd.so.2) and libsmtpd-dev
+# (the headers, libsmtpd.a, the libsmtpd.so link, smtpd.pc).  The build
+# runs `make unit`, not the whole suite.  `make deb-test` (root, Debian;
+# apt-get install debhelper lintian dpkg-dev fakeroot) builds them in a
+# scratch copy, runs lintian, installs them, runs `smtpd -V`, compiles an
+# example with pkg-config against them, then purges them again
+# (tests/package/test_deb.sh).
+
+deb-test:
+	sh tests/package/test_deb.sh
+
+.PHONY: deb-test
