@@ -16,7 +16,7 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -std=gnu11 -Wall -Wextra -Werror -pthread
+WARN     = -std=$(STD) -Wall -Wextra -Werror -pthread $(PORTFLAGS)
 LDLIBS   = -pthread
 PYTHON  ?= python3
 
@@ -29,11 +29,24 @@ SANFLAGS =
 endif
 comma := ,
 
+# PORTABLE=1: only POSIX.1-2008 (no _GNU_SOURCE, ISO C11 without GNU
+# extensions) and every fallback of compat.h instead of the Linux calls,
+# into build-portable/ (build-portable-$(SAN)/ with SAN): how the code
+# macOS and the BSDs run is built and tested here (make PORTABLE=1 test).
+ifneq ($(PORTABLE),)
+B         := build-portable$(if $(SAN),-$(subst $(comma),-,$(SAN)))/
+STD        = c11
+PORTFLAGS  = -D_POSIX_C_SOURCE=200809L -DSMTPD_PORTABLE
+else
+STD        = gnu11
+PORTFLAGS  =
+endif
+
 LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c maildir.c \
 	   io.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h
+	   server_internal.h channel_internal.h compat.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 

@@ -25,7 +25,7 @@
  * output buffer and written when no more input is pending, so a pipelined
  * burst (RFC 2920) is answered in one write.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "channel_internal.h"
 #include "io.h"
 
@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>

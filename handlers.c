@@ -8,7 +8,7 @@
  * runs under the server's delivery mutex, so these need no locks of their
  * own: two messages are never printed at once.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "server.h"
 #include "channel.h"
 

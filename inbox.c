@@ -8,7 +8,7 @@
  * then its pointer arrays, then its strings.  Copying a message for the
  * handler and copying it again for smtpd_inbox_get is the same function.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "inbox.h"
 
 #include <errno.h>
@@ -105,17 +105,12 @@ struct smtpd_inbox *
 smtpd_inbox_new(void)
 {
 	struct smtpd_inbox *inbox;
-	pthread_condattr_t ca;
-
 	if ((inbox = calloc(1, sizeof(*inbox))) == NULL)
 		return NULL;
 	pthread_mutex_init(&inbox->lock, NULL);
 	/* Waits are timed on the monotonic clock: setting the date must not
 	 * make a test wait for hours, or give up at once. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&inbox->arrived, &ca);
-	pthread_condattr_destroy(&ca);
+	compat_cond_init(&inbox->arrived);
 	return inbox;
 }
 
@@ -205,7 +200,7 @@ smtpd_inbox_wait(struct smtpd_inbox *inbox, size_t n, int timeout_ms)
 		if (timeout_ms < 0)
 			pthread_cond_wait(&inbox->arrived, &inbox->lock);
 		else if (timeout_ms == 0 ||
-		    pthread_cond_timedwait(&inbox->arrived, &inbox->lock,
+		    compat_cond_timedwait(&inbox->arrived, &inbox->lock,
 		    &deadline) == ETIMEDOUT)
 			break;
 	}

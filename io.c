@@ -2,7 +2,7 @@
 /*
  * io.c - a monotonic clock and the send/write loops (io.h).
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "io.h"
 
 #include <errno.h>
@@ -30,7 +30,7 @@ put_all(int fd, const void *buf, size_t len, int is_socket)
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = is_socket ? send(fd, p, len, MSG_NOSIGNAL) :
+		ssize_t n = is_socket ? compat_send(fd, p, len, 0) :
 		    write(fd, p, len);
 
 		if (n < 0) {

@@ -18,7 +18,7 @@
  * adds it (RFC 5321 section 4.4), and ended by a newline.  Nothing is
  * shared but an atomic counter, so deliveries run concurrently.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "delivery.h"
 #include "channel.h"
 #include "io.h"

@@ -25,7 +25,7 @@
  * Nothing here is shared between connections, so the handlers run without
  * the server's delivery mutex: one slow upstream holds up one client.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "delivery.h"
 #include "channel.h"
 #include "io.h"
@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -754,7 +755,7 @@ deliver_mailman2(const struct smtpd_proxy_options *o, const char *command,
 	argv[2] = (char *)list;
 	argv[3] = NULL;
 	rep->code = 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+	if (compat_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
 		snprintf(rep->text, sizeof(rep->text), "socketpair: %s",
 		    strerror(errno));
 		return;

@@ -16,7 +16,7 @@
  * by SO_SNDTIMEO.  After any failure the connection is marked broken and
  * every later call fails at once with the first failure's reason.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "io.h"
 #include "relay.h"
 
@@ -87,7 +87,7 @@ connect_one(const struct addrinfo *ai, long long deadline, int *err)
 	int fd, flags, e = 0;
 	socklen_t elen = sizeof(e);
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	fd = compat_socket(ai->ai_family, ai->ai_socktype,
 	    ai->ai_protocol);
 	if (fd < 0) {
 		*err = errno;

@@ -14,7 +14,7 @@
  * little and all here: the list of live workers (to stop them) and the
  * delivery mutex that channel.c takes around the handler.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "channel_internal.h"
 
 #include <errno.h>
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,19 +95,25 @@ smtpd_config_init(struct smtpd_config *cfg)
  * server_fqdn - the host's name as Python's socket.getfqdn() finds it: the
  * first of the canonical name and aliases of our host name's address that
  * contains a dot, else the canonical name.  The _r look-ups: a program may
- * create servers from several threads at once.
+ * create servers from several threads at once.  Without glibc's _r calls
+ * (compat.h), getaddrinfo and getnameinfo, which have no aliases: the
+ * name of the address, or else the forward look-up's canonical name if
+ * only that one has a dot.
  */
 static void
 server_fqdn(char *out, size_t outsz)
 {
-	char host[256], buf[8192], addr[16];
-	struct hostent he, *res = NULL;
-	int herr;
+	char host[256];
 
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(out, outsz, "%s", host);
+
+#if HAVE_GETHOSTBYNAME_R
+	char buf[8192], addr[16];
+	struct hostent he, *res = NULL;
+	int herr;
 
 	if (gethostbyname_r(host, &he, buf, sizeof(buf), &res, &herr) != 0 ||
 	    res == NULL || res->h_length > (int)sizeof(addr))
@@ -125,20 +132,21 @@ server_fqdn(char *out, size_t outsz)
 			return;
 		}
 	}
-}
+#else
+	struct addrinfo hints = { .ai_flags = AI_CANONNAME }, *res;
+	char name[256];		/* a DNS name has at most 253 */
 
-/* cond_init_monotonic - a condition variable whose timed waits (the
- * stop's grace period, an idle worker's wait) run on the monotonic clock:
- * setting the wall clock must not cut them short or stretch them. */
-static void
-cond_init_monotonic(pthread_cond_t *cond)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &ca);
-	pthread_condattr_destroy(&ca);
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return;
+	if (getnameinfo(res->ai_addr, res->ai_addrlen, name, sizeof(name),
+	    NULL, 0, NI_NAMEREQD) == 0) {
+		snprintf(out, outsz, "%s", name);
+		if (!strchr(name, '.') && res->ai_canonname &&
+		    strchr(res->ai_canonname, '.'))
+			snprintf(out, outsz, "%s", res->ai_canonname);
+	}
+	freeaddrinfo(res);
+#endif
 }
 
 /* host_fqdn - server_fqdn, looked up once per process: a test suite that
@@ -224,7 +232,7 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 		free(srv);
 		return -1;
 	}
-	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+	if (compat_pipe(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));
 		free(srv->ehlo_reply);
 		free(srv);
@@ -232,7 +240,7 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 	}
 	pthread_mutex_init(&srv->deliver_lock, NULL);
 	pthread_mutex_init(&srv->lock, NULL);
-	cond_init_monotonic(&srv->changed);
+	compat_cond_init(&srv->changed);
 	pthread_attr_init(&srv->worker_attr);
 	pthread_attr_setstacksize(&srv->worker_attr, WORKER_STACK);
 
@@ -267,7 +275,7 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 	/* Like Python we take the first address; unlike it, if that one
 	 * cannot be bound we try the next. */
 	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		fd = compat_socket(ai->ai_family, ai->ai_socktype,
 		    ai->ai_protocol);
 		if (fd < 0) {
 			e = errno;
@@ -379,7 +387,7 @@ worker_wait_for_client(struct smtpd_server *srv, struct worker *w)
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += IDLE_SECONDS;
 	while (!w->has_client && !atomic_load(&srv->stopping))
-		if (pthread_cond_timedwait(&w->wake, &srv->lock, &deadline)
+		if (compat_cond_timedwait(&w->wake, &srv->lock, &deadline)
 		    == ETIMEDOUT)
 			break;
 	if (w->has_client)
@@ -397,7 +405,7 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 	int n = snprintf(buf, sizeof(buf), "421 %s Error: %s\r\n", srv->fqdn,
 	    why);
 
-	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)!compat_send(fd, buf, (size_t)n, MSG_DONTWAIT);
 }
 
 /*
@@ -440,7 +448,6 @@ server_worker(void *arg)
 {
 	struct worker *w = arg;
 	struct smtpd_server *srv = w->server;
-	struct sched_param sp = { .sched_priority = 0 };
 
 	/*
 	 * SCHED_BATCH: a worker woken by its client's next command does not
@@ -449,7 +456,7 @@ server_worker(void *arg)
 	 * time per message by a fifth.  The listener keeps the normal policy,
 	 * so a new connection is still accepted promptly.
 	 */
-	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	compat_thread_batch();
 	for (;;) {
 		worker_serve(srv, w);
 		pthread_mutex_lock(&srv->lock);
@@ -518,7 +525,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	w->fd = fd;
 	memcpy(&w->peer, peer, peerlen);
 	w->has_client = true;
-	cond_init_monotonic(&w->wake);
+	compat_cond_init(&w->wake);
 
 	pthread_mutex_lock(&srv->lock);
 	list_push(&srv->live, w);
@@ -563,8 +570,8 @@ server_accept_loop(struct smtpd_server *srv)
 
 		/* Blocks until a client comes; a stop wakes it by shutting
 		 * the listener down (smtpd_server_stop). */
-		fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &len,
-		    SOCK_CLOEXEC);
+		fd = compat_accept(srv->listen_fd, (struct sockaddr *)&peer,
+		    &len);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -717,7 +724,7 @@ smtpd_server_stop(struct smtpd_server *srv)
 	pthread_mutex_lock(&srv->lock);
 	server_shutdown_clients(srv, false);
 	while (srv->nlive > 0) {
-		if (pthread_cond_timedwait(&srv->changed, &srv->lock,
+		if (compat_cond_timedwait(&srv->changed, &srv->lock,
 		    &deadline) == ETIMEDOUT)
 			break;
 		/* A client that finished its message is idle now. */

@@ -44,7 +44,7 @@
  * This file is only the command line: it turns arguments into a struct
  * smtpd_config, and the library (server.c) does the rest.
  */
-#define _GNU_SOURCE
+#include "compat.h"
 #include "server.h"
 #include "delivery.h"
 
