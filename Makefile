@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: ISC
 # smtpd - a C implementation of Python's smtpd.
 #
+# This Makefile needs GNU make (3.81 or later): `gmake` on the BSDs,
+# `make` on Linux and macOS.
+#
 #   make            build ./smtpd, libsmtpd.a and libsmtpd.so
 #   make install    PREFIX=/usr/local DESTDIR= (also BINDIR, LIBDIR,
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
@@ -11,8 +14,9 @@
 #   make clean
 #
 # CFLAGS, CPPFLAGS and LDFLAGS are honoured (dpkg-buildflags' hardening
-# flags come through them).  CC=clang works too.  SAN=address,undefined or SAN=thread builds with a
-# sanitizer into build-$(SAN)/ (see `make check`).
+# flags come through them).  CC=clang works too.  SAN=address,undefined or
+# SAN=thread builds with a sanitizer into build-$(SAN)/ (see `make check`).
+# PORTABLE=1 builds on POSIX alone into build-portable/ (see below).
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -69,9 +73,30 @@ SO_MAJOR   = 1
 SO_VERSION = $(SO_MAJOR).0.0
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
+# macOS: Apple's linker has no -soname, version scripts, objcopy or
+# -Bstatic; the library keeps its file names, gets an install name, and
+# exports (and libsmtpd-api.a keeps global) the same smtpd_* symbols; a
+# staged example finds it through DYLD_LIBRARY_PATH.  (Not in CI.)
+ifeq ($(shell uname -s),Darwin)
+SO_LDFLAGS  = -dynamiclib -install_name $(LIBDIR)/$(SO_NAME) \
+	      -Wl,-exported_symbol,'_smtpd_*'
+API_LDFLAGS = -Wl,-exported_symbol,'_smtpd_*'
+API_HIDE    = true
+LD_STATIC   =
+LD_DYNAMIC  =
+RUN_STAGED  = DYLD_LIBRARY_PATH="$(STAGE)$(STAGE_PREFIX)/lib"
+else
+SO_LDFLAGS  = -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=smtpd.map
+API_LDFLAGS =
+API_HIDE    = $(OBJCOPY) --wildcard --keep-global-symbol='smtpd_*'
+LD_STATIC   = -Wl,-Bstatic
+LD_DYNAMIC  = -Wl,-Bdynamic
+RUN_STAGED  =
+endif
+
 $(B)libsmtpd.so.$(SO_VERSION): $(LIB_OBJS) smtpd.map
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SO_NAME) \
-	    -Wl,--version-script=smtpd.map -o $@ $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) $(SO_LDFLAGS) \
+	    -o $@ $(LIB_OBJS) $(LDLIBS)
 
 $(B)$(SO_NAME): $(B)libsmtpd.so.$(SO_VERSION)
 	ln -sf libsmtpd.so.$(SO_VERSION) $@
@@ -86,9 +111,8 @@ $(B)libsmtpd.so: $(B)$(SO_NAME)
 OBJCOPY ?= objcopy
 
 $(B)libsmtpd-api.a: $(LIB_OBJS)
-	$(CC) -r -nostdlib -o $(B)libsmtpd-api.o $(LIB_OBJS)
-	$(OBJCOPY) --wildcard --keep-global-symbol='smtpd_*' \
-	    $(B)libsmtpd-api.o
+	$(CC) -r -nostdlib $(API_LDFLAGS) -o $(B)libsmtpd-api.o $(LIB_OBJS)
+	$(API_HIDE) $(B)libsmtpd-api.o
 	rm -f $@
 	ar rcs $@ $(B)libsmtpd-api.o
 
@@ -174,10 +198,16 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_compat.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
+# CUnit through pkg-config where it has a .pc file (Homebrew's is not on
+# the compiler's default paths).
+CUNIT_CFLAGS := $(shell pkg-config --cflags cunit 2>/dev/null)
+CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
+
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ $(UNIT_SRCS) \
-	    $(B)libsmtpd.a -lcunit $(LDLIBS)
+	$(CC) $(WARN) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
+	    -o $@ $(UNIT_SRCS) \
+	    $(B)libsmtpd.a $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS)
 
 test-deps:
 	@sh tests/install-deps.sh
@@ -212,18 +242,18 @@ examples: all
 	        -o "$(STAGE)/examples/$$ex" examples/$$ex.c \
 	        $$($(STAGE_PC) --cflags --libs smtpd) \
 	        -Wl,-rpath,"$(STAGE)$(STAGE_PREFIX)/lib"; \
-	    "$(STAGE)/examples/$$ex"; \
+	    $(RUN_STAGED) "$(STAGE)/examples/$$ex"; \
 	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
 	        -o "$(STAGE)/examples/$$ex-static" examples/$$ex.c \
-	        $$($(STAGE_PC) --cflags smtpd) -Wl,-Bstatic \
-	        $$($(STAGE_PC) --static --libs smtpd) -Wl,-Bdynamic; \
+	        $$($(STAGE_PC) --cflags smtpd) $(LD_STATIC) \
+	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
 	@bad=$$(nm -g --defined-only \
 	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.a" \
 	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.so" | \
-	    awk 'NF == 3 && $$3 !~ /^(smtpd_|SMTPD_)/ { print $$3 }'); \
+	    awk 'NF == 3 && $$3 !~ /^_?(smtpd_|SMTPD_)/ { print $$3 }'); \
 	if [ -n "$$bad" ]; then \
 	    echo "installed libsmtpd exports non-API symbols:" $$bad >&2; \
 	    exit 1; fi

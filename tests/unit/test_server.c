@@ -18,7 +18,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -271,7 +273,11 @@ usage_now(void)
 
 	u.threads = dir_entries("/proc/self/task");
 	u.fds = dir_entries("/proc/self/fd");
+#ifdef __GLIBC__
 	u.heap = (long)mallinfo2().uordblks;
+#else
+	u.heap = 0;		/* mallinfo2 is glibc's; /proc is Linux's */
+#endif
 	u.rss_kib = resident_kib();
 	return u;
 }
