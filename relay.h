@@ -9,6 +9,14 @@
  * (refused, unreachable, timed out, closed, not speaking SMTP).  Nothing is
  * printed; the caller decides what its own client is told.
  *
+ * The return convention: relay_mail, relay_rcpt, relay_rset and relay_data
+ * return the reply's code (rep->code): 250, 354, 451, 550..., or 0 when
+ * there was no reply.  After a 0 the connection is broken (relay_broken)
+ * and every later call returns 0 at once with the first failure's reason;
+ * the one exception is a command that cannot be sent (a CR or LF in an
+ * address), which is refused without breaking it.  relay_open returns
+ * the connection, or NULL with *rep saying why.
+ *
  * The message text goes out with CRLF line endings and dot-stuffed (RFC
  * 5321 sections 2.3.8 and 4.5.2): every LF, CR or CRLF of the text becomes
  * one CRLF, exactly as Python's smtplib does, so no bare "\n.\n" in a body
@@ -45,16 +53,18 @@ struct relay	*relay_open(const char *host, int port, bool lmtp,
 bool		 relay_has(const struct relay *, const char *keyword,
 		    const char **value);
 
-/* relay_mail - MAIL FROM:<from> with params ("" or "SIZE=10 BODY=8BITMIME"). */
+/* relay_mail - MAIL FROM:<from> with params ("" or "SIZE=10 BODY=8BITMIME").
+ * The reply's code, 0 = none. */
 int		 relay_mail(struct relay *, const char *from, const char *params,
 		    struct relay_reply *);
-/* relay_rcpt - RCPT TO:<to>. */
+/* relay_rcpt - RCPT TO:<to>.  The reply's code, 0 = none. */
 int		 relay_rcpt(struct relay *, const char *to, struct relay_reply *);
-/* relay_rset - RSET. */
+/* relay_rset - RSET.  The reply's code, 0 = none. */
 int		 relay_rset(struct relay *, struct relay_reply *);
 /* relay_data - DATA, the text (LF/CR/CRLF line endings, not yet
  * dot-stuffed), ".", and the reply to it (the first reply after "." for
- * LMTP: send one recipient per LMTP transaction). */
+ * LMTP: send one recipient per LMTP transaction).  That reply's code, or
+ * DATA's when it was not 354; 0 = none. */
 int		 relay_data(struct relay *, const char *text, size_t len,
 		    struct relay_reply *);
 
