@@ -37,7 +37,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #define IN_CAP		4096	/* a reply line longer than this is not SMTP */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * relay.h - a small SMTP and LMTP client, for the handlers that pass mail
- * on (proxy.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT, DATA, QUIT.
+ * on (proxy.c, mailman.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT,
+ * DATA, QUIT.
  *
  * One struct relay is one connection to an upstream.  Every call waits for
  * the upstream's reply and fills a struct relay_reply: the upstream's code
@@ -74,7 +75,8 @@ bool		 relay_broken(const struct relay *);
 void		 relay_close(struct relay *);
 
 /* relay_wire_size - the bytes relay_data sends for this text, without
- * the final ".\r\n" (for SIZE=). */
+ * the final ".\r\n".  (The proxies' SIZE= is the client's own plus what
+ * they add; the unit tests check the line endings and dots with this.) */
 size_t		 relay_wire_size(const char *text, size_t len);
 
 #endif /* SMTPD_RELAY_H */
