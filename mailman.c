@@ -294,8 +294,7 @@ mailman_rcpt(struct smtpd_channel *ch, const char *address, void *ctx)
 		if (mailman2_list(o->mailman_home, address, list, sizeof(list),
 		    &command)) {
 			if (ms->proxy.smtputf8)
-				return "550 5.6.7 Mailman does not support "
-				    "SMTPUTF8";
+				return proxy_no_smtputf8(ch, "Mailman");
 			ok = add_list_rcpt(ms, address, ROUTE_MAILMAN2, list,
 			    command);
 			return ok ? NULL : PROXY_NOMEM;

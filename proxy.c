@@ -85,6 +85,13 @@ proxy_refuse_8bit(const struct relay *r, const struct smtpd_message *m,
 	return true;
 }
 
+const char *
+proxy_no_smtputf8(struct smtpd_channel *ch, const char *who)
+{
+	return smtpd_channel_reply(ch, "550 5.6.7 %s does not support "
+	    "SMTPUTF8", who);
+}
+
 /*
  * proxy_cannot_carry - the refusal when the upstream lacks an extension
  * the transaction needs (RFC 6152 section 3, RFC 6531 section 3.4: a
@@ -98,8 +105,7 @@ proxy_cannot_carry(struct smtpd_channel *ch, const struct proxy_session *s,
 	struct relay_reply rep;
 
 	if (s->smtputf8 && !relay_has(r, "SMTPUTF8", NULL))
-		return smtpd_channel_reply(ch, "550 5.6.7 %s does not support "
-		    "SMTPUTF8", who);
+		return proxy_no_smtputf8(ch, who);
 	if (s->body && strcmp(s->body, "8BITMIME") == 0 &&
 	    !relay_has(r, "8BITMIME", NULL)) {
 		no_8bitmime(&rep, 550, who);

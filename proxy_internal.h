@@ -61,6 +61,10 @@ const char	*proxy_cannot_carry(struct smtpd_channel *,
 		    const struct proxy_session *, const struct relay *r,
 		    const char *who);
 
+/* proxy_no_smtputf8 - the refusal of SMTPUTF8 mail by who, which does
+ * not support it (RFC 6531 section 3.4). */
+const char	*proxy_no_smtputf8(struct smtpd_channel *, const char *who);
+
 /* proxy_refuse_8bit - true, and the 554 in *rep, when the message has
  * 8-bit bytes and upstream r did not offer 8BITMIME. */
 bool		 proxy_refuse_8bit(const struct relay *r,
