@@ -171,6 +171,26 @@ $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 test-deps:
 	@sh tests/install-deps.sh
 
+# The ABI policy (server.h), tested: tests/abi/old_program.c is built
+# against the frozen 2.0 header and linked with a build of the library
+# that tests/abi/grow.py gave one more struct smtpd_config field, as a
+# later release would; under AddressSanitizer, so that a read or write
+# past the program's smaller struct fails the test.
+ABI_B        = $(or $(B),build/)abi/
+ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
+
+$(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
+	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	rm -rf $(ABI_B)src
+	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
+	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
+	    $(LDLIBS)
+
+abi: $(ABI_B)old_program
+	./$(ABI_B)old_program
+
 unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
 
@@ -220,6 +240,7 @@ examples: all
 test: test-deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) abi
 	$(MAKE) fuzz-replay
 	$(MAKE) examples
 	$(MAKE) integration
@@ -228,7 +249,7 @@ clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests build/ build-*/ stage/
 
-.PHONY: all run install uninstall examples test test-deps unit integration \
+.PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------

@@ -171,7 +171,9 @@ struct smtpd_config {
 	size_t		 size;		/* sizeof the program's struct, set by
 					   smtpd_config_init: see the top */
 	const char	*host;		/* "localhost", "127.0.0.1", "::1";
-					   NULL or "" = every address */
+					   NULL or "" = every address, IPv6
+					   and IPv4 (IPv4 alone on a host
+					   without IPv6) */
 	int		 port;		/* 0 = an ephemeral port */
 	size_t		 data_size_limit;	/* bytes; 0 = no limit */
 	bool		 enable_smtputf8;
@@ -197,7 +199,7 @@ struct smtpd_config {
 	FILE		*debug;		/* conversation trace; NULL = none */
 
 	/* ---- end of the 2.0 layout: new fields are appended below only,
-	 * each with a default in smtpd_config_init_size ---- */
+	 * each with its default in server.c (config_defaults) ---- */
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on
