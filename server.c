@@ -676,6 +676,28 @@ server_backoff(struct smtpd_server *srv)
 }
 
 /*
+ * peer_unmap - an IPv4 client of the dual-stack listener (server_bind_any)
+ * arrives as ::ffff:a.b.c.d; hand it on as the IPv4 address it is, so
+ * that peer_ip reads "127.0.0.1" whichever socket took the client.
+ */
+static void
+peer_unmap(struct sockaddr_storage *peer, socklen_t *len)
+{
+	struct sockaddr_in6 six;
+	struct sockaddr_in four = { .sin_family = AF_INET };
+
+	if (peer->ss_family != AF_INET6)
+		return;
+	memcpy(&six, peer, sizeof(six));
+	if (!IN6_IS_ADDR_V4MAPPED(&six.sin6_addr))
+		return;
+	four.sin_port = six.sin6_port;
+	memcpy(&four.sin_addr, &six.sin6_addr.s6_addr[12], 4);
+	memcpy(peer, &four, sizeof(four));
+	*len = sizeof(four);
+}
+
+/*
  * server_accept_loop - accept clients until stopped.  This loop must never
  * die: a full file table or a failed thread costs that one client, never
  * the server.
@@ -709,6 +731,7 @@ server_accept_loop(struct smtpd_server *srv)
 		if (srv->cfg.debug)
 			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
 			    fd);
+		peer_unmap(&peer, &len);
 		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
 	}
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from helpers import (ServerDidNotStart, ServerTestCase, free_port, improvement,
+from helpers import (Client, ServerDidNotStart, ServerTestCase, free_port, improvement,
                      ipv6_loopback_available, smtpd_path, wait_until)
 
 RUN_TIMEOUT = 10
@@ -184,12 +184,22 @@ class Ipv6Test(ServerTestCase):
                          ['Subject: v6', 'X-Peer: ::1', '', 'body'])
 
     def test_empty_host_listens_on_ipv6_and_ipv4_on_one_port(self):
-        srv = self.server(cls='Sink', listen='')
-        for host in ('::1', '127.0.0.1'):
+        srv = self.server(listen='')
+        for i, host in enumerate(('::1', '127.0.0.1')):
             with socket.create_connection((host, srv.port), timeout=5) as s:
                 s.settimeout(5)
                 self.assertTrue(s.recv(512).startswith(b'220 '),
                                 'no greeting on %s' % host)
+        for host in ('::1', '127.0.0.1'):
+            c = Client(host, srv.port)
+            c.cmd('HELO me')
+            self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                           b'Subject: %s\r\n\r\nbody' % host.encode()),
+                             '250 OK')
+            c.close()
+        # An IPv4 client is 127.0.0.1, not ::ffff:127.0.0.1.
+        peers = [m.content[1] for m in srv.wait_for_messages(2, timeout=3)]
+        self.assertEqual(peers, ['X-Peer: ::1', 'X-Peer: 127.0.0.1'])
 
 
 class PrivilegeDropTest(ServerTestCase):
