@@ -77,34 +77,38 @@ expect(FILE *in, const char *code)
 	return strncmp(line, code, 3) == 0;
 }
 
-/* send_message - one whole SMTP transaction with a real client. */
+/* send_message - one whole SMTP transaction with a real client: each
+ * line sent (none: the greeting) and the reply code it must get. */
 static int
 send_message(int port)
 {
+	static const struct { const char *line, *code; } steps[] = {
+		{ NULL, "220" },
+		{ "EHLO old.example\r\n", "250" },
+		{ "MAIL FROM:<a@example.org>\r\n", "250" },
+		{ "RCPT TO:<b@example.org>\r\n", "250" },
+		{ "DATA\r\n", "354" },
+		{ "Subject: old\r\n\r\nbuilt against 2.0\r\n.\r\n", "250" },
+		{ "QUIT\r\n", "221" },
+	};
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port) };
 	struct timeval tv = { .tv_sec = TIMEOUT_S };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok = 1;
 	FILE *in;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		close(fd);
 		return 0;
+	}
 	in = fdopen(dup(fd), "r");
-	ok = expect(in, "220");
-	dprintf(fd, "EHLO old.example\r\n");
-	ok = ok && expect(in, "250");
-	dprintf(fd, "MAIL FROM:<a@example.org>\r\n");
-	ok = ok && expect(in, "250");
-	dprintf(fd, "RCPT TO:<b@example.org>\r\n");
-	ok = ok && expect(in, "250");
-	dprintf(fd, "DATA\r\n");
-	ok = ok && expect(in, "354");
-	dprintf(fd, "Subject: old\r\n\r\nbuilt against 2.0\r\n.\r\n");
-	ok = ok && expect(in, "250");
-	dprintf(fd, "QUIT\r\n");
-	ok = ok && expect(in, "221");
+	for (size_t i = 0; ok && i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (steps[i].line)
+			dprintf(fd, "%s", steps[i].line);
+		ok = expect(in, steps[i].code);
+	}
 	fclose(in);
 	close(fd);
 	return ok;
