@@ -33,7 +33,7 @@ LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h
 
-all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
+all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)$(SO_NAME)
 
 $(B)%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -45,12 +45,17 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 
 # ---- the shared library ------------------------------------------------
 #
-# libsmtpd.so.1.0.0, soname libsmtpd.so.1: a program linked today keeps
-# running with any 1.x.y.  Bump SO_MAJOR when a change breaks the ABI (a
-# field added to a struct the caller allocates, such as smtpd_config, is
-# such a change).  smtpd.map exports the public API, smtpd_*, only.
+# libsmtpd.so.2.0.0, soname libsmtpd.so.2: a program linked today keeps
+# running with any 2.x.y.  2, not 1: struct smtpd_config gained its size
+# field (first, so every later field moved), and smtpd_hooks and
+# smtpd_handler their reserved slots, which no program built for 1 can
+# run with.  From 2 on the structs grow without a new soname, as server.h
+# says at its top (the ABI policy; tests/abi checks it): fields appended
+# to smtpd_config and smtpd_message, hooks taking reserved slots.  Bump
+# SO_MAJOR only for a change that policy does not allow.  smtpd.map
+# exports the public API, smtpd_*, only.
 
-SO_MAJOR   = 1
+SO_MAJOR   = 2
 SO_VERSION = $(SO_MAJOR).0.0
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
@@ -166,6 +171,26 @@ $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 test-deps:
 	@sh tests/install-deps.sh
 
+# The ABI policy (server.h), tested: tests/abi/old_program.c is built
+# against the frozen 2.0 header and linked with a build of the library
+# that tests/abi/grow.py gave one more struct smtpd_config field, as a
+# later release would; under AddressSanitizer, so that a read or write
+# past the program's smaller struct fails the test.
+ABI_B        = $(or $(B),build/)abi/
+ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
+
+$(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
+	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	rm -rf $(ABI_B)src
+	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
+	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
+	    $(LDLIBS)
+
+abi: $(ABI_B)old_program
+	./$(ABI_B)old_program
+
 unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
 
@@ -215,6 +240,7 @@ examples: all
 test: test-deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) abi
 	$(MAKE) fuzz-replay
 	$(MAKE) examples
 	$(MAKE) integration
@@ -223,7 +249,7 @@ clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests build/ build-*/ stage/
 
-.PHONY: all run install uninstall examples test test-deps unit integration \
+.PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
