@@ -63,11 +63,16 @@ write_all(int fd, const void *buf, size_t len)
 	return put_all(fd, buf, len, 0);
 }
 
-/* io_fail - the reason for a failed call, into err; returns -1. */
+/* io_fail - the reason for a failed call, into err (which may be NULL:
+ * the caller then reads errno, kept as the call left it); returns -1. */
 static int
 io_fail(const char *what, char *err, size_t errsz)
 {
-	snprintf(err, errsz, "%s: %s", what, strerror(errno));
+	int e = errno;
+
+	if (err != NULL && errsz > 0)
+		snprintf(err, errsz, "%s: %s", what, strerror(e));
+	errno = e;
 	return -1;
 }
 

@@ -495,8 +495,10 @@ deliver_mailman2(const struct smtpd_proxy_options *o, const char *command,
 		return;
 	}
 	deadline = now_ms() + (long long)timeout * 1000;
-	struct timeval tv = { .tv_sec = timeout };
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* If it stops reading, its exit status says why; a program that
+	 * never reads must not hold us past the timeout. */
+	if (io_set_send_timeout(sv[0], timeout, NULL, 0) != 0)
+		timed_out = true;
 	/* If it stops reading, its exit status says why. */
 	if (send_all(sv[0], text, len) != 0)
 		timed_out = (errno == EAGAIN);

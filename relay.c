@@ -27,7 +27,6 @@
 #include "relay.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -90,7 +89,7 @@ relay_fail(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
 static int
 connect_one(const struct addrinfo *ai, long long deadline, int *err)
 {
-	int fd, flags, e = 0;
+	int fd, e = 0;
 	socklen_t elen = sizeof(e);
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
@@ -99,8 +98,11 @@ connect_one(const struct addrinfo *ai, long long deadline, int *err)
 		*err = errno;
 		return -1;
 	}
-	flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (io_set_nonblock(fd, true, NULL, 0) != 0) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		long long left;
@@ -128,7 +130,11 @@ connect_one(const struct addrinfo *ai, long long deadline, int *err)
 			return -1;
 		}
 	}
-	fcntl(fd, F_SETFL, flags);
+	if (io_set_nonblock(fd, false, NULL, 0) != 0) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -163,8 +169,9 @@ relay_connect(struct relay *r, const char *host, int port,
 	}
 
 	/* A write to an upstream that stopped reading must not hang us. */
-	struct timeval tv = { .tv_sec = r->timeout };
-	setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (io_set_send_timeout(r->fd, r->timeout, NULL, 0) != 0)
+		relay_fail(r, rep, "cannot set a send timeout: %s",
+		    strerror(errno));
 }
 
 /* ------------------------------------------------------------------ */
