@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
+#include "address.h"
 #include "io.h"
 
 #include <arpa/inet.h>
@@ -84,12 +85,6 @@ struct message_text {
 	bool		 bare_newline;	/* a CR or LF not part of CRLF */
 };
 
-/* A list of MAIL or RCPT parameters, upper-cased, as Python keeps them. */
-struct options {
-	char		**item;
-	size_t		 count;
-};
-
 /* What lives for the connection. */
 struct smtpd_channel {
 	struct smtpd_server	*server;
@@ -106,8 +101,8 @@ struct smtpd_channel {
 	int			 junk;		/* bad commands in a row */
 	struct transaction	 tx;
 	struct message_text	 msg;
-	struct options		 mail_options;	/* of the MAIL that began tx */
-	struct options		 rcpt_options;	/* of the last RCPT, as Python */
+	struct params		 mail_options;	/* of the MAIL that began tx */
+	struct params		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
 
@@ -503,42 +498,6 @@ channel_read_data(struct smtpd_channel *ch)
 /* State                                                               */
 /* ------------------------------------------------------------------ */
 
-static void
-options_clear(struct options *o)
-{
-	for (size_t i = 0; i < o->count; i++)
-		free(o->item[i]);
-	free(o->item);
-	o->item = NULL;
-	o->count = 0;
-}
-
-/* options_set - Python's params.upper().split(): the words of s, upper-cased. */
-static bool
-options_set(struct options *o, const char *s)
-{
-	options_clear(o);
-	for (;;) {
-		while (*s && isspace((unsigned char)*s))
-			s++;
-		if (*s == '\0')
-			return true;
-		const char *w = s;
-		while (*s && !isspace((unsigned char)*s))
-			s++;
-		char **items = realloc(o->item, (o->count + 1) * sizeof(*items));
-		if (items == NULL)
-			return false;
-		o->item = items;
-		char *word = strndup(w, (size_t)(s - w));
-		if (word == NULL)
-			return false;
-		for (char *c = word; *c; c++)
-			*c = (char)toupper((unsigned char)*c);
-		o->item[o->count++] = word;
-	}
-}
-
 /* channel_call_reset - tell the hooks the transaction is over. */
 static void
 channel_call_reset(struct smtpd_channel *ch)
@@ -578,244 +537,6 @@ channel_rset(struct smtpd_channel *ch)
 	ch->msg.len = 0;
 	if (ch->msg.data)
 		ch->msg.data[0] = '\0';
-}
-
-/* ------------------------------------------------------------------ */
-/* Parsing                                                             */
-/* ------------------------------------------------------------------ */
-
-/* Python's str.strip() for the ASCII white space a command may carry. */
-static bool
-is_py_space(unsigned char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
-}
-
-static char *
-strip(char *s)
-{
-	char *e;
-
-	while (is_py_space((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && is_py_space((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* strip_keyword - the text after "FROM:"/"TO:", stripped, or NULL. */
-static char *
-strip_keyword(char *arg, const char *keyword)
-{
-	size_t n = strlen(keyword);
-
-	if (strncasecmp(arg, keyword, n) != 0)
-		return NULL;
-	return strip(arg + n);
-}
-
-/* RFC 5322 atext, and any byte of a UTF-8 sequence (RFC 6532). */
-static bool
-is_atext(unsigned char c)
-{
-	return isalnum(c) || c >= 0x80 ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/*
- * parse_local - a local part: dot-separated atoms and quoted strings, as
- * loosely as Python's parser takes them (".a", "a..b").  Writes it to out
- * the way Python's addr_spec prints it: bare when it is all atext and
- * dots, quoted otherwise.
- */
-static const char *
-parse_local(const char *s, char *out, size_t outsz)
-{
-	char value[LINE_MAX_ANY + 1];
-	size_t n = 0;
-	bool plain = true;
-
-	while (*s == '.' || *s == '"' || is_atext((unsigned char)*s)) {
-		if (*s == '"') {
-			for (s++; *s != '"'; s++) {
-				if (*s == '\0')
-					return NULL;
-				if (*s == '\\' && s[1] != '\0')
-					s++;
-				if (!is_atext((unsigned char)*s) && *s != '.')
-					plain = false;
-				value[n++] = *s;
-			}
-			s++;
-		} else {
-			value[n++] = *s++;
-		}
-	}
-	if (n == 0)
-		return NULL;
-	value[n] = '\0';
-	if (plain) {
-		snprintf(out, outsz, "%s", value);
-	} else {
-		size_t o = 0;
-
-		out[o++] = '"';
-		for (size_t i = 0; i < n && o + 3 < outsz; i++) {
-			if (value[i] == '"' || value[i] == '\\')
-				out[o++] = '\\';
-			out[o++] = value[i];
-		}
-		out[o++] = '"';
-		out[o] = '\0';
-	}
-	return s;
-}
-
-/* parse_domain - a dot-atom domain or an address literal "[...]". */
-static const char *
-parse_domain(const char *s)
-{
-	if (*s == '[') {
-		const char *e = strchr(s, ']');
-
-		return e ? e + 1 : NULL;
-	}
-	if (!is_atext((unsigned char)*s))
-		return NULL;
-	for (;;) {
-		while (is_atext((unsigned char)*s))
-			s++;
-		if (*s != '.')
-			return s;
-		s++;
-		if (!is_atext((unsigned char)*s))
-			return NULL;	/* "a@b." */
-	}
-}
-
-/* parse_addr_spec - local-part ["@" domain] into out; the rest, or NULL. */
-static const char *
-parse_addr_spec(const char *s, char *out, size_t outsz)
-{
-	const char *d;
-	size_t n;
-
-	if ((s = parse_local(s, out, outsz)) == NULL)
-		return NULL;
-	if (*s != '@')
-		return s;
-	if ((d = parse_domain(s + 1)) == NULL || *d == '@')
-		return NULL;
-	n = strlen(out);
-	snprintf(out + n, outsz - n, "%.*s", (int)(d - s), s);
-	return d;
-}
-
-/*
- * parse_address - Python's SMTPChannel._getaddr: an address "<a@b>",
- * "<>", "a@b", "<@route:a@b>", quoted local parts; the parameters after it
- * in *rest.  Returns false where Python's parser raises (it then drops the
- * connection; we answer the command's syntax error).
- */
-static bool
-parse_address(char *arg, char *out, size_t outsz, char **rest)
-{
-	const char *s = arg;
-
-	while (is_py_space((unsigned char)*s))
-		s++;
-	if (*s == '\0')
-		return false;
-	if (*s == '<') {
-		s++;
-		if (*s == '>') {
-			snprintf(out, outsz, "<>");
-			*rest = (char *)s + 1;
-			return true;
-		}
-		while (*s == '@') {		/* obsolete source route */
-			if ((s = parse_domain(s + 1)) == NULL)
-				return false;
-			if (*s == ',' && s[1] == '@')
-				s++;
-			else if (*s == ':')
-				s++;
-			else
-				return false;
-		}
-		if ((s = parse_addr_spec(s, out, outsz)) == NULL)
-			return false;
-		if (*s == '>')
-			s++;
-	} else if ((s = parse_addr_spec(s, out, outsz)) == NULL) {
-		return false;
-	}
-	while (is_py_space((unsigned char)*s))
-		s++;
-	*rest = (char *)s;
-	return true;
-}
-
-/*
- * params_valid - Python's _getparams over the upper-cased words: each is
- * KEY or KEY=VALUE with an alphanumeric key and a non-empty value.
- */
-static bool
-params_valid(const struct options *o)
-{
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-		const char *eq = strchr(p, '=');
-		size_t klen = eq ? (size_t)(eq - p) : strlen(p);
-
-		if (klen == 0 || (eq && eq[1] == '\0'))
-			return false;
-		for (size_t k = 0; k < klen; k++)
-			if (!isalnum((unsigned char)p[k]) &&
-			    (unsigned char)p[k] < 0x80)
-				return false;
-	}
-	return true;
-}
-
-/* param_find - the last parameter named key (a later one wins, as in a
- * Python dict): its value, "" when it has none, NULL when absent. */
-static const char *
-param_find(const struct options *o, const char *key, size_t *index)
-{
-	size_t klen = strlen(key);
-	const char *found = NULL;
-
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-
-		if (strncmp(p, key, klen) == 0 &&
-		    (p[klen] == '\0' || p[klen] == '=')) {
-			found = p[klen] ? p + klen + 1 : "";
-			if (index)
-				*index = i;
-		}
-	}
-	return found;
-}
-
-/* params_other - true if a parameter other than the known ones is present. */
-static bool
-params_other(const struct options *o, const char *const *known)
-{
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-		size_t klen = strcspn(p, "=");
-		bool ok = false;
-
-		for (const char *const *k = known; *k; k++)
-			if (strlen(*k) == klen && strncmp(p, *k, klen) == 0)
-				ok = true;
-		if (!ok)
-			return true;
-	}
-	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -960,8 +681,8 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 	const char *v, *r;
 	bool smtputf8 = false;
 
-	if ((a = strip_keyword(arg, "FROM:")) == NULL ||
-	    !parse_address(a, address, sizeof(address), &rest) ||
+	if ((a = address_after_keyword(arg, "FROM:")) == NULL ||
+	    !address_parse(a, address, sizeof(address), &rest) ||
 	    (!ch->extended_smtp && *rest)) {
 		channel_push(ch, syntaxerr);
 		return;
@@ -970,7 +691,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "503 Error: nested MAIL command");
 		return;
 	}
-	if (!options_set(&ch->mail_options, rest)) {
+	if (!params_set(&ch->mail_options, rest)) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
@@ -979,21 +700,21 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		return;
 	}
 	if (!cfg->decode_data &&
-	    (v = param_find(&ch->mail_options, "BODY", NULL)) != NULL &&
+	    (v = params_find(&ch->mail_options, "BODY", NULL)) != NULL &&
 	    strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0) {
 		channel_push(ch,
 		    "501 Error: BODY can only be one of 7BIT, 8BITMIME");
 		return;
 	}
 	if (cfg->enable_smtputf8 &&
-	    (v = param_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
+	    (v = params_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
 		if (*v != '\0') {
 			channel_push(ch, "501 Error: SMTPUTF8 takes no arguments");
 			return;
 		}
 		smtputf8 = true;
 	}
-	if ((v = param_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
+	if ((v = params_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
 		/* Python crashes on a bare SIZE; it is a syntax error. */
 		if (*v == '\0' || strspn(v, "0123456789") != strlen(v)) {
 			channel_push(ch, syntaxerr);
@@ -1040,15 +761,15 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 	char address[LINE_MAX_ANY + 3], *rest, *a, *copy;
 	const char *r;
 
-	if ((a = strip_keyword(arg, "TO:")) == NULL ||
-	    !parse_address(a, address, sizeof(address), &rest) ||
+	if ((a = address_after_keyword(arg, "TO:")) == NULL ||
+	    !address_parse(a, address, sizeof(address), &rest) ||
 	    (!ch->extended_smtp && *rest)) {
 		channel_push(ch, syntaxerr);
 		return;
 	}
 	/* Python keeps the options of the last RCPT that got this far, even
 	 * a refused one, and passes them to process_message. */
-	if (!options_set(&ch->rcpt_options, rest)) {
+	if (!params_set(&ch->rcpt_options, rest)) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
@@ -1162,7 +883,7 @@ smtp_vrfy(struct smtpd_channel *ch, char *arg)
 
 	if (*arg == '\0')
 		channel_push(ch, "501 Syntax: VRFY <address>");
-	else if (parse_address(arg, address, sizeof(address), &rest))
+	else if (address_parse(arg, address, sizeof(address), &rest))
 		channel_push(ch, "252 Cannot VRFY user, but will accept "
 		    "message and attempt delivery");
 	else
@@ -1272,7 +993,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	 * place (the line is ours), the argument stripped. */
 	name = line;
 	sp = strchr(line, ' ');
-	arg = sp ? strip(sp + 1) : line + len;
+	arg = sp ? address_strip(sp + 1) : line + len;
 	if (sp)
 		*sp = '\0';
 	for (char *c = name; *c; c++)
@@ -1596,8 +1317,8 @@ channel_free(struct smtpd_channel *ch)
 	if (ch->fd >= 0)
 		close(ch->fd);
 	free(ch->tx.rcpttos);
-	options_clear(&ch->mail_options);
-	options_clear(&ch->rcpt_options);
+	params_clear(&ch->mail_options);
+	params_clear(&ch->rcpt_options);
 	free(ch->seen_greeting);
 	free(ch->msg.data);
 	free(ch);
