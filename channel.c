@@ -297,12 +297,13 @@ channel_fill(struct smtpd_channel *ch)
 	 */
 	if (ch->cfg->timeout > 0 && ch->line_deadline == 0)
 		ch->line_deadline = now_ms() + ch->cfg->timeout * 1000LL;
-	n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
+	/* A signal may interrupt the read: read again. */
+	do
+		n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
+	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return READ_TIMEOUT;
-		if (errno == EINTR)
-			return channel_fill(ch);
 		return READ_ERROR;
 	}
 	if (n == 0)
@@ -495,20 +496,63 @@ channel_read_data(struct smtpd_channel *ch)
 }
 
 /* ------------------------------------------------------------------ */
-/* State                                                               */
+/* Hooks                                                               */
 /* ------------------------------------------------------------------ */
 
-/* channel_call_reset - tell the hooks the transaction is over. */
-static void
-channel_call_reset(struct smtpd_channel *ch)
-{
-	const struct smtpd_config *cfg = ch->cfg;
+/* The hooks, named so that one function can call any of them. */
+enum hook {
+	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
+	HOOK_RESET, HOOK_DISCONNECT
+};
 
-	if (cfg->hooks.on_reset)
-		cfg->hooks.on_reset(ch, cfg->hooks.ctx);
-	if (cfg->handler.hooks.on_reset)
-		cfg->handler.hooks.on_reset(ch, cfg->handler.ctx);
+/* hook_call - one set of hooks' hook: its reply, or NULL (also when it
+ * is not set, or is one that has no reply). */
+static const char *
+hook_call(struct smtpd_channel *ch, const struct smtpd_hooks *h, void *ctx,
+    enum hook which, const char *arg, const struct smtpd_message *m)
+{
+	switch (which) {
+	case HOOK_CONNECT:
+		return h->on_connect ? h->on_connect(ch, ctx) : NULL;
+	case HOOK_HELO:
+		return h->on_helo ? h->on_helo(ch, arg, ctx) : NULL;
+	case HOOK_MAIL:
+		return h->on_mail ? h->on_mail(ch, arg, ctx) : NULL;
+	case HOOK_RCPT:
+		return h->on_rcpt ? h->on_rcpt(ch, arg, ctx) : NULL;
+	case HOOK_DATA:
+		return h->on_data ? h->on_data(ch, m, ctx) : NULL;
+	case HOOK_RESET:
+		if (h->on_reset)
+			h->on_reset(ch, ctx);
+		return NULL;
+	case HOOK_DISCONNECT:
+		if (h->on_disconnect)
+			h->on_disconnect(ch, ctx);
+		return NULL;
+	}
+	return NULL;
 }
+
+/* hook_run - the configuration's hook, then the handler's: the first
+ * reply wins (server.h); hooks without a reply both run. */
+static const char *
+hook_run(struct smtpd_channel *ch, enum hook which, const char *arg,
+    const struct smtpd_message *m)
+{
+	const struct smtpd_config *c = ch->cfg;
+	const char *r;
+
+	r = hook_call(ch, &c->hooks, c->hooks.ctx, which, arg, m);
+	if (r == NULL)
+		r = hook_call(ch, &c->handler.hooks, c->handler.ctx, which,
+		    arg, m);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+/* ------------------------------------------------------------------ */
 
 /* transaction_reset - forget MAIL and RCPT (Python's _set_post_data_state). */
 static void
@@ -525,7 +569,7 @@ transaction_reset(struct smtpd_channel *ch)
 	tx->smtputf8 = false;
 	ch->state = SMTPD_COMMAND;
 	if (had)
-		channel_call_reset(ch);
+		hook_run(ch, HOOK_RESET, NULL, NULL);
 }
 
 /* channel_rset - transaction_reset, and forget the last message too
@@ -537,59 +581,6 @@ channel_rset(struct smtpd_channel *ch)
 	ch->msg.len = 0;
 	if (ch->msg.data)
 		ch->msg.data[0] = '\0';
-}
-
-/* ------------------------------------------------------------------ */
-/* Hooks                                                               */
-/* ------------------------------------------------------------------ */
-
-/* The hooks that get the command's argument: HELO/EHLO name, addresses. */
-enum text_hook { HOOK_HELO, HOOK_MAIL, HOOK_RCPT };
-typedef const char *(*text_hook_fn)(struct smtpd_channel *, const char *,
-    void *);
-
-static text_hook_fn
-text_hook_of(const struct smtpd_hooks *h, enum text_hook which)
-{
-	switch (which) {
-	case HOOK_HELO:
-		return h->on_helo;
-	case HOOK_MAIL:
-		return h->on_mail;
-	case HOOK_RCPT:
-		return h->on_rcpt;
-	}
-	return NULL;
-}
-
-/* hook_text - the configuration's hook, then the handler's: the first
- * reply wins.  hook_data likewise. */
-static const char *
-hook_text(struct smtpd_channel *ch, enum text_hook which, const char *arg)
-{
-	const struct smtpd_config *c = ch->cfg;
-	text_hook_fn mine = text_hook_of(&c->hooks, which);
-	text_hook_fn handler = text_hook_of(&c->handler.hooks, which);
-	const char *r = NULL;
-
-	if (mine)
-		r = mine(ch, arg, c->hooks.ctx);
-	if (r == NULL && handler)
-		r = handler(ch, arg, c->handler.ctx);
-	return r;
-}
-
-static const char *
-hook_data(struct smtpd_channel *ch, const struct smtpd_message *m)
-{
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
-
-	if (c->hooks.on_data)
-		r = c->hooks.on_data(ch, m, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_data)
-		r = c->handler.hooks.on_data(ch, m, c->handler.ctx);
-	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -612,7 +603,7 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, "503 Duplicate HELO/EHLO");
 		return false;
 	}
-	if ((r = hook_text(ch, HOOK_HELO, arg)) != NULL) {
+	if ((r = hook_run(ch, HOOK_HELO, arg, NULL)) != NULL) {
 		channel_push(ch, r);
 		return false;
 	}
@@ -738,7 +729,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		    "555 MAIL FROM parameters not recognized or not implemented");
 		return;
 	}
-	if ((r = hook_text(ch, HOOK_MAIL, address)) != NULL) {
+	if ((r = hook_run(ch, HOOK_MAIL, address, NULL)) != NULL) {
 		channel_push(ch, r);
 		return;
 	}
@@ -805,7 +796,7 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
-	if ((r = hook_text(ch, HOOK_RCPT, address)) != NULL) {
+	if ((r = hook_run(ch, HOOK_RCPT, address, NULL)) != NULL) {
 		free(copy);
 		channel_push(ch, r);
 		return;
@@ -841,18 +832,20 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 static void
 smtp_help(struct smtpd_channel *ch, char *arg)
 {
+	/* params: the command takes parameters after EHLO. */
 	static const struct {
 		const char *name, *text;
+		bool params;
 	} help[] = {
-		{ "EHLO", "250 Syntax: EHLO hostname" },
-		{ "HELO", "250 Syntax: HELO hostname" },
-		{ "MAIL", "250 Syntax: MAIL FROM: <address>" },
-		{ "RCPT", "250 Syntax: RCPT TO: <address>" },
-		{ "DATA", "250 Syntax: DATA" },
-		{ "RSET", "250 Syntax: RSET" },
-		{ "NOOP", "250 Syntax: NOOP" },
-		{ "QUIT", "250 Syntax: QUIT" },
-		{ "VRFY", "250 Syntax: VRFY <address>" },
+		{ "EHLO", "250 Syntax: EHLO hostname", false },
+		{ "HELO", "250 Syntax: HELO hostname", false },
+		{ "MAIL", "250 Syntax: MAIL FROM: <address>", true },
+		{ "RCPT", "250 Syntax: RCPT TO: <address>", true },
+		{ "DATA", "250 Syntax: DATA", false },
+		{ "RSET", "250 Syntax: RSET", false },
+		{ "NOOP", "250 Syntax: NOOP", false },
+		{ "QUIT", "250 Syntax: QUIT", false },
+		{ "VRFY", "250 Syntax: VRFY <address>", false },
 	};
 
 	if (*arg == '\0') {
@@ -863,8 +856,7 @@ smtp_help(struct smtpd_channel *ch, char *arg)
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++) {
 		if (strcasecmp(arg, help[i].name) != 0)
 			continue;
-		/* MAIL and RCPT take parameters after EHLO. */
-		if (ch->extended_smtp && (i == 2 || i == 3))
+		if (ch->extended_smtp && help[i].params)
 			channel_pushf(ch, "%s [SP <mail-parameters>]",
 			    help[i].text);
 		else
@@ -1102,7 +1094,7 @@ channel_end_data(struct smtpd_channel *ch)
 		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
 		msg.rcpt_option_count = ch->rcpt_options.count;
 	}
-	if ((r = hook_data(ch, &msg)) == NULL)
+	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) == NULL)
 		r = channel_deliver(ch, &msg);
 	channel_push(ch, r ? r : "250 OK");
 	transaction_reset(ch);
@@ -1158,13 +1150,8 @@ channel_prepare(struct smtpd_server *srv)
 static void
 channel_greet(struct smtpd_channel *ch)
 {
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
+	const char *r = hook_run(ch, HOOK_CONNECT, NULL, NULL);
 
-	if (c->hooks.on_connect)
-		r = c->hooks.on_connect(ch, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_connect)
-		r = c->handler.hooks.on_connect(ch, c->handler.ctx);
 	if (r != NULL) {
 		channel_push(ch, r);
 		if (r[0] == '4' || r[0] == '5')
@@ -1304,16 +1291,10 @@ channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 void
 channel_free(struct smtpd_channel *ch)
 {
-	const struct smtpd_config *c;
-
 	if (ch == NULL)
 		return;
-	c = ch->cfg;
 	transaction_reset(ch);
-	if (c->hooks.on_disconnect)
-		c->hooks.on_disconnect(ch, c->hooks.ctx);
-	if (c->handler.hooks.on_disconnect)
-		c->handler.hooks.on_disconnect(ch, c->handler.ctx);
+	hook_run(ch, HOOK_DISCONNECT, NULL, NULL);
 	if (ch->fd >= 0)
 		close(ch->fd);
 	free(ch->tx.rcpttos);
