@@ -130,10 +130,12 @@ struct smtpd_channel {
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
-#define NEED_HELO	0x01	/* 503 Error: send HELO first */
-#define NEED_MAIL	0x02	/* 503 Error: need MAIL command */
-#define NEED_RCPT	0x04	/* 503 Error: need RCPT command */
-#define NO_ARG		0x08	/* 501 Syntax: NAME */
+/* They are the public SMTPD_CMD_* of server.h: extra commands
+ * (cfg.commands) are checked by the same command_check. */
+#define NEED_HELO	SMTPD_CMD_NEED_HELO	/* 503 Error: send HELO first */
+#define NEED_MAIL	SMTPD_CMD_NEED_MAIL	/* 503 Error: need MAIL command */
+#define NEED_RCPT	SMTPD_CMD_NEED_RCPT	/* 503 Error: need RCPT command */
+#define NO_ARG		SMTPD_CMD_NO_ARG	/* 501 Syntax: NAME */
 
 struct command {
 	const char	*name;
@@ -904,25 +906,36 @@ command_find(const char *name)
 	return NULL;
 }
 
-/* command_check - may this command run now?  Answers when it may not. */
+/* channel_is_builtin - true if name (any case) is a built-in command. */
+bool
+channel_is_builtin(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* command_check - may the command name, with these flags, run now?
+ * Answers when it may not.  Built-in and extra commands alike. */
 static bool
-command_check(struct smtpd_channel *ch, const struct command *cmd,
+command_check(struct smtpd_channel *ch, const char *name, unsigned flags,
     const char *arg)
 {
-	if ((cmd->flags & NEED_HELO) && ch->seen_greeting == NULL) {
+	if ((flags & NEED_HELO) && ch->seen_greeting == NULL) {
 		channel_push(ch, "503 Error: send HELO first");
 		return false;
 	}
-	if ((cmd->flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
+	if ((flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
 		channel_push(ch, "503 Error: need MAIL command");
 		return false;
 	}
-	if ((cmd->flags & NEED_RCPT) && ch->tx.rcpt_count == 0) {
+	if ((flags & NEED_RCPT) && ch->tx.rcpt_count == 0) {
 		channel_push(ch, "503 Error: need RCPT command");
 		return false;
 	}
-	if ((cmd->flags & NO_ARG) && *arg != '\0') {
-		channel_pushf(ch, "501 Syntax: %s", cmd->name);
+	if ((flags & NO_ARG) && *arg != '\0') {
+		channel_pushf(ch, "501 Syntax: %s", name);
 		return false;
 	}
 	return true;
@@ -999,7 +1012,8 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		const struct smtpd_command *c = &ch->cfg->commands[i];
 
 		if (strcasecmp(c->name, name) == 0) {
-			channel_push(ch, c->run(ch, arg, c->ctx));
+			if (command_check(ch, name, c->flags, arg))
+				channel_push(ch, c->run(ch, arg, c->ctx));
 			return;
 		}
 	}
@@ -1008,7 +1022,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		    name);
 		return;
 	}
-	if (command_check(ch, cmd, arg))
+	if (command_check(ch, cmd->name, cmd->flags, arg))
 		cmd->proceed(ch, arg);
 }
 
