@@ -805,6 +805,18 @@ xping(struct smtpd_channel *ch, const char *arg, void *ctx)
 	return smtpd_channel_reply(ch, "250 PONG %s", arg);
 }
 
+/* with_commands - the replies to input, with n extra commands. */
+static const char *
+with_commands(const struct smtpd_command *cmds, size_t n, const char *input)
+{
+	struct smtpd_config cfg;
+
+	unit_config(&cfg);
+	cfg.commands = cmds;
+	cfg.command_count = n;
+	return with(&cfg, input);
+}
+
 static void
 test_added_command_is_dispatched(void)
 {
@@ -827,12 +839,9 @@ test_added_command_needing_helo_is_503_before_helo(void)
 		{ .name = "XPING", .run = xping,
 		  .flags = SMTPD_CMD_NEED_HELO },
 	};
-	struct smtpd_config cfg;
 
-	unit_config(&cfg);
-	cfg.commands = cmds;
-	cfg.command_count = 1;
-	CU_ASSERT_STRING_EQUAL(with(&cfg, "XPING a\r\n" HELO "XPING b\r\n"),
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 1,
+	    "XPING a\r\n" HELO "XPING b\r\n"),
 	    "503 Error: send HELO first\r\n" HELO_REPLY "250 PONG b\r\n");
 }
 
@@ -845,12 +854,9 @@ test_added_command_needing_mail_or_rcpt_is_503_as_built_ins(void)
 		{ .name = "XRCPT", .run = xping,
 		  .flags = SMTPD_CMD_NEED_HELO | SMTPD_CMD_NEED_RCPT },
 	};
-	struct smtpd_config cfg;
 
-	unit_config(&cfg);
-	cfg.commands = cmds;
-	cfg.command_count = 2;
-	CU_ASSERT_STRING_EQUAL(with(&cfg, HELO "XMAIL x\r\nXRCPT y\r\n"
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 2,
+	    HELO "XMAIL x\r\nXRCPT y\r\n"
 	    "MAIL FROM:<a@b>\r\nXMAIL x\r\nXRCPT y\r\n"
 	    "RCPT TO:<c@d>\r\nXRCPT y\r\n"),
 	    HELO_REPLY "503 Error: need MAIL command\r\n"
@@ -864,12 +870,8 @@ test_added_command_without_argument_is_501_with_one(void)
 	static const struct smtpd_command cmds[] = {
 		{ .name = "XPING", .run = xping, .flags = SMTPD_CMD_NO_ARG },
 	};
-	struct smtpd_config cfg;
 
-	unit_config(&cfg);
-	cfg.commands = cmds;
-	cfg.command_count = 1;
-	CU_ASSERT_STRING_EQUAL(with(&cfg, "XPING now\r\nXPING\r\n"),
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 1, "XPING now\r\nXPING\r\n"),
 	    "501 Syntax: XPING\r\n250 PONG \r\n");
 }
 
