@@ -28,10 +28,10 @@ endif
 comma := ,
 
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
-	   maildir.c io.c
+	   mailman.c maildir.c io.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h address.h
+	   server_internal.h channel_internal.h proxy_internal.h address.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 
