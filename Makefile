@@ -27,11 +27,11 @@ SANFLAGS =
 endif
 comma := ,
 
-LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c mailman.c \
-	   maildir.c io.c
+LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
+	   mailman.c maildir.c io.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h proxy_internal.h
+	   server_internal.h channel_internal.h proxy_internal.h address.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)$(SO_NAME)
 
@@ -160,7 +160,8 @@ uninstall:
 # ---- tests --------------------------------------------------------------
 
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
-	    tests/unit/test_server.c tests/unit/test_relay.c
+	    tests/unit/test_server.c tests/unit/test_relay.c \
+	    tests/unit/test_address.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
@@ -254,12 +255,15 @@ clean:
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
 #
-# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory.  Built
-# with -DFUZZ_REPLAY_MAIN it is a program that runs given inputs once:
-# `make fuzz-replay` (part of `make test`) replays the seed corpus and every
-# input that once crashed (fuzz/regressions).  `make fuzz` runs libFuzzer
-# for FUZZ_SECONDS, new inputs going to build-fuzz-corpus/ and crashes to
-# fuzz/crash-* (copy each to fuzz/regressions/ once fixed).
+# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory;
+# fuzz/fuzz_address.c feeds them to the address and parameter parser
+# alone.  Built with -DFUZZ_REPLAY_MAIN each is a program that runs given
+# inputs once: `make fuzz-replay` (part of `make test`) replays the seed
+# corpora (fuzz/corpus, fuzz/corpus-address) and every input that once
+# crashed (fuzz/regressions).  `make fuzz` runs libFuzzer on both for
+# FUZZ_SECONDS in all (the channel two thirds, the parser one third), new
+# inputs going to build-fuzz-corpus*/ and crashes to fuzz/crash-* (copy
+# each to fuzz/regressions/ once fixed).
 # `make check` runs the test suite under ASan+UBSan, TSan and valgrind
 # (tests/check.sh).
 
@@ -267,31 +271,48 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN      = fuzzer-no-link,address,undefined
 FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
 FUZZ_REPLAY   = $(or $(B),build/)fuzz/replay
+FUZZ_REPLAY_ADDRESS = $(or $(B),build/)fuzz/replay-address
 
-$(FUZZ_REPLAY): fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(FUZZ_REPLAY): fuzz/fuzz_channel.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
 	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
 
+$(FUZZ_REPLAY_ADDRESS): fuzz/fuzz_address.c fuzz/replay.h $(HEADERS) \
+	    $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
+	    fuzz/fuzz_address.c $(B)libsmtpd.a $(LDLIBS)
+
 # Only with SAN=$(FUZZ_SAN): the library is instrumented for coverage,
 # the target links libFuzzer's main.
-$(B)fuzz/fuzz_channel: fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
-	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+	    $< $(B)libsmtpd.a $(LDLIBS)
 
-fuzz-replay: $(FUZZ_REPLAY)
+fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
+	./$(FUZZ_REPLAY_ADDRESS) fuzz/corpus-address
+
+FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
+	     -print_final_stats=1
 
 fuzz:
 	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
-	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_channel
-	@mkdir -p build-fuzz-corpus
-	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-	    -dict=fuzz/smtp.dict -artifact_prefix=fuzz/ -print_final_stats=1 \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" \
+	    $(FUZZ_B)fuzz/fuzz_channel $(FUZZ_B)fuzz/fuzz_address
+	@mkdir -p build-fuzz-corpus build-fuzz-corpus-address
+	t=$$(( $(FUZZ_SECONDS) * 2 / 3 )); [ $$t -gt 0 ] || t=1; \
+	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$$t \
+	    -max_len=16384 -dict=fuzz/smtp.dict $(FUZZ_FLAGS) \
 	    build-fuzz-corpus fuzz/corpus fuzz/regressions
+	t=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) * 2 / 3 )); \
+	[ $$t -gt 0 ] || t=1; \
+	./$(FUZZ_B)fuzz/fuzz_address -max_total_time=$$t \
+	    -max_len=1024 $(FUZZ_FLAGS) \
+	    build-fuzz-corpus-address fuzz/corpus-address
 
 check:
 	sh tests/check.sh

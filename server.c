@@ -257,6 +257,11 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 			    "word) and a run function", i);
 			return -1;
 		}
+		if (channel_is_builtin(c->name)) {
+			snprintf(err, errsz, "extra command %s is built in",
+			    c->name);
+			return -1;
+		}
 	}
 	/* A CR or LF here would let configuration inject reply lines. */
 	if (cfg->fqdn && strpbrk(cfg->fqdn, "\r\n")) {

@@ -943,6 +943,25 @@ test_added_command_reply_reaches_the_client_verbatim(void)
 }
 
 static void
+test_extra_command_with_a_built_in_name_is_refused(void)
+{
+	static const struct smtpd_command commands[] = {
+		{ .name = "XHELLO", .run = xhello, .ctx = "hello" },
+		{ .name = "helo", .run = xhello, .ctx = "hello" },
+	};
+	struct smtpd_config cfg;
+	struct smtpd_server *srv = (struct smtpd_server *)&cfg;
+	char err[256] = "";
+
+	test_config(&cfg, smtpd_handler_sink());
+	cfg.commands = commands;
+	cfg.command_count = 2;
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(srv);
+	CU_ASSERT_STRING_EQUAL(err, "extra command helo is built in");
+}
+
+static void
 test_ehlo_lists_the_extra_keywords(void)
 {
 	static const char *const keywords[] = { "XFORWARD NAME ADDR",
@@ -1382,6 +1401,7 @@ unit_add_server_tests(void)
 		T(test_data_hook_reply_reaches_the_client_and_nothing_is_delivered),
 		T(test_connect_hook_reply_replaces_the_greeting),
 		T(test_added_command_reply_reaches_the_client_verbatim),
+		T(test_extra_command_with_a_built_in_name_is_refused),
 		T(test_ehlo_lists_the_extra_keywords),
 		T(test_debugging_handler_prints_to_the_file_it_is_given),
 		T(test_handler_runs_one_at_a_time_by_default),
