@@ -163,13 +163,28 @@ struct smtpd_handler {
 	void		 (*reserved[8])(void);
 };
 
-/* An extra command (the smtp_XXXX methods one added to a subclass). */
+/*
+ * An extra command (the smtp_XXXX methods one added to a subclass).  Its
+ * flags say in which state it may run, as for the built-in commands; the
+ * server checks them, in this order, before run is called, and answers
+ * as it does for a built-in command:
+ */
+#define SMTPD_CMD_NEED_HELO	0x01	/* 503 Error: send HELO first */
+#define SMTPD_CMD_NEED_MAIL	0x02	/* 503 Error: need MAIL command */
+#define SMTPD_CMD_NEED_RCPT	0x04	/* 503 Error: need RCPT command */
+#define SMTPD_CMD_NO_ARG	0x08	/* 501 Syntax: NAME (takes no argument) */
+/*
+ * 0 lets it run at any time.  A name may not be that of a built-in
+ * command (HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY,
+ * EXPN, in any case): smtpd_server_new refuses it.
+ */
 struct smtpd_command {
 	const char	*name;		/* upper case, e.g. "XCLIENT" */
 	/* Returns the reply; must not be NULL. */
 	const char	*(*run)(struct smtpd_channel *, const char *arg,
 			    void *ctx);
 	void		*ctx;
+	unsigned	 flags;		/* SMTPD_CMD_*, or 0 */
 };
 
 struct smtpd_config {
