@@ -22,6 +22,7 @@
  *	compat_setresuid, compat_setresgid
  *			setres[ug]id, else setuid/setgid, which for root set
  *			the real, effective and saved IDs alike
+ *	compat_random	getrandom, else getentropy, else /dev/urandom
  *
  * Every source file includes this header first, before any system header:
  * it asks for glibc's extensions (_GNU_SOURCE), which the Linux paths use.
@@ -128,6 +129,25 @@
 # else
 #  define HAVE_GETHOSTBYNAME_R	0
 # endif
+#endif
+
+/* getrandom: Linux (glibc 2.25); getentropy: macOS, the BSDs. */
+#ifndef HAVE_GETRANDOM
+# if defined(__linux__) && defined(__GLIBC__)
+#  define HAVE_GETRANDOM	SMTPD_HAVE(1)
+# else
+#  define HAVE_GETRANDOM	0
+# endif
+#endif
+#ifndef HAVE_GETENTROPY
+# if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)
+#  define HAVE_GETENTROPY	SMTPD_HAVE(1)
+# else
+#  define HAVE_GETENTROPY	0
+# endif
+#endif
+#if HAVE_GETRANDOM || (HAVE_GETENTROPY && !defined(__OpenBSD__))
+#include <sys/random.h>
 #endif
 
 /* setgroups is not POSIX, yet every Unix has it and there is no POSIX way
@@ -401,6 +421,48 @@ compat_setresuid(uid_t r, uid_t e, uid_t s)
 	}
 	return setuid(r);
 #endif
+}
+
+/* ---- randomness ------------------------------------------------------ */
+
+/* compat_random - fill buf with len bytes from the kernel's generator:
+ * 0, or -1 with errno set. */
+static inline int
+compat_random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		size_t n = len < 256 ? len : 256;	/* getentropy's limit */
+#if HAVE_GETRANDOM
+		ssize_t got = getrandom(p, n, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		n = (size_t)got;
+#elif HAVE_GETENTROPY
+		if (getentropy(p, n) != 0)
+			return -1;
+#else
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		ssize_t got;
+
+		if (fd < 0)
+			return -1;
+		do
+			got = read(fd, p, n);
+		while (got < 0 && errno == EINTR);
+		close(fd);
+		if (got <= 0)
+			return -1;
+		n = (size_t)got;
+#endif
+		p += n;
+		len -= n;
+	}
+	return 0;
 }
 
 #endif /* SMTPD_COMPAT_H */

@@ -43,6 +43,8 @@ test_portable_build_takes_every_fallback(void)
 	CU_ASSERT_EQUAL(HAVE_CONDATTR_SETCLOCK, 0);
 	CU_ASSERT_EQUAL(HAVE_SETRESUID, 0);
 	CU_ASSERT_EQUAL(HAVE_GETHOSTBYNAME_R, 0);
+	CU_ASSERT_EQUAL(HAVE_GETRANDOM, 0);
+	CU_ASSERT_EQUAL(HAVE_GETENTROPY, 0);
 #ifdef _GNU_SOURCE
 	CU_FAIL("a PORTABLE build must not ask for _GNU_SOURCE");
 #endif
@@ -194,6 +196,22 @@ test_cond_timedwait_ends_at_the_monotonic_deadline(void)
 	pthread_cond_destroy(&c);
 }
 
+/* Two draws of 300 bytes (more than getentropy gives at once) differ,
+ * and neither is left zero. */
+static void
+test_random_fills_the_buffer(void)
+{
+	unsigned char a[300], b[300], zero[300] = { 0 };
+
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(compat_random(a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL(compat_random(b, sizeof(b)), 0);
+	CU_ASSERT(memcmp(a, b, sizeof(a)) != 0);
+	CU_ASSERT(memcmp(a + 200, zero, 100) != 0);
+	CU_ASSERT_EQUAL(compat_random(a, 0), 0);
+}
+
 int	unit_add_compat_tests(void);
 
 int
@@ -212,6 +230,8 @@ unit_add_compat_tests(void)
 		    test_send_to_a_live_peer_delivers },
 		{ "cond timedwait ends at the monotonic deadline",
 		    test_cond_timedwait_ends_at_the_monotonic_deadline },
+		{ "random fills the buffer",
+		    test_random_fills_the_buffer },
 	};
 
 	return unit_add_suite("compat", tests, sizeof(tests) / sizeof(tests[0]));
