@@ -196,7 +196,14 @@ abi: $(ABI_B)old_program
 unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
 
-integration: $(B)smtpd
+# tests/lmtp-hooked: an LMTP server made with the library, with a hook,
+# for the tests where a real Postfix delivers to us (test_lmtp.py).
+$(B)tests/lmtp-hooked: tests/lmtp_hooked.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ tests/lmtp_hooked.c \
+	    $(B)libsmtpd.a $(LDLIBS)
+
+integration: $(B)smtpd $(B)tests/lmtp-hooked
 	SMTPD=./$(B)smtpd $(PYTHON) tests/run_integration.py
 
 # The examples, built as a project outside this repository would build
@@ -249,7 +256,7 @@ test: test-deps
 
 clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests build/ build-*/ stage/
+	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean
