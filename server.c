@@ -558,8 +558,8 @@ server_listen_unix(struct smtpd_server *srv, char *err, size_t errsz)
 		    srv->cfg.unix_path, why);
 		return -1;
 	}
-	/* Timeouts are set on each client (server_accept_loop): an
-	 * accepted UNIX-domain socket does not inherit them. */
+	/* Timeouts are set on each client (worker_prepare): an accepted
+	 * UNIX-domain socket does not inherit them. */
 	srv->listen_fd = fd;
 	srv->unix_bound = true;
 	srv->port = 0;
@@ -766,6 +766,27 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
 }
 
 /*
+ * worker_prepare - what a client's socket needs before its session, done
+ * in its worker so the listener only accepts: an accepted UNIX-domain
+ * socket does not inherit the listener's timeouts, as TCP's does; and
+ * behind a load balancer the PROXY header comes first.  false: close.
+ */
+static bool
+worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
+{
+	char why[128];
+
+	if (srv->cfg.unix_path && srv->cfg.timeout > 0 &&
+	    io_set_timeouts(w->fd, srv->cfg.timeout, why, sizeof(why)) != 0) {
+		server_say_421(srv, w->fd, why);
+		return false;
+	}
+	if (srv->cfg.proxy_protocol && !worker_proxy_header(srv, w, proxied))
+		return false;
+	return true;
+}
+
+/*
  * worker_serve - one client, start to end.  The worker makes the session
  * itself, so its memory is allocated and freed by the same thread.
  */
@@ -775,7 +796,7 @@ worker_serve(struct smtpd_server *srv, struct worker *w)
 	struct smtpd_channel *ch = NULL;
 	bool proxied = false;
 
-	if (srv->cfg.proxy_protocol && !worker_proxy_header(srv, w, &proxied))
+	if (!worker_prepare(srv, w, &proxied))
 		goto done;
 	ch = channel_new(srv, w->fd, (struct sockaddr *)&w->peer);
 	if (ch != NULL && proxied)
@@ -975,15 +996,6 @@ server_accept_loop(struct smtpd_server *srv)
 		if (srv->cfg.debug)
 			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
 			    fd);
-		if (srv->cfg.unix_path && srv->cfg.timeout > 0) {
-			char why[128];
-
-			if (io_set_timeouts(fd, srv->cfg.timeout, why,
-			    sizeof(why)) != 0) {
-				server_refuse(srv, fd, why);
-				continue;
-			}
-		}
 		peer_unmap(&peer, &len);
 		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
 	}

@@ -96,8 +96,8 @@ class ChunkingTest(ServerTestCase):
         srv = self.start()
         c = self.session(srv)
         c.send(b'MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n'
-               b'BDAT 10\r\nSubject: pBDAT 8\r\n\r\nbody\r\nBDAT 0 LAST\r\nNOOP\r\n')
-        self.assertEqual(c.replies(6), ['250 OK', '250 OK', '250 2.0.0 10 bytes received',
+               b'BDAT 12\r\nSubject: p\r\nBDAT 8\r\n\r\nbody\r\nBDAT 0 LAST\r\nNOOP\r\n')
+        self.assertEqual(c.replies(6), ['250 OK', '250 OK', '250 2.0.0 12 bytes received',
                                         '250 2.0.0 8 bytes received', '250 OK', '250 OK'])
         [m] = self.delivered()
         self.assertTrue(m.endswith(b'Subject: p\n\nbody\n'))
