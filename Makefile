@@ -162,7 +162,8 @@ uninstall:
 
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
-	    tests/unit/test_address.c tests/unit/test_proxyproto.c
+	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
+	    tests/unit/test_lmtp.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a

@@ -1093,6 +1093,15 @@ smtp_expn(struct smtpd_channel *ch, char *arg)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+/* command_in - whether the protocol cfg speaks has this command. */
+static bool
+command_in(const struct smtpd_config *cfg, const struct command *c)
+{
+	return !(((c->flags & SMTP_ONLY) && cfg->lmtp) ||
+	    ((c->flags & LMTP_ONLY) && !cfg->lmtp) ||
+	    ((c->flags & CHUNKING_ONLY) && !cfg->chunking));
+}
+
 /* command_find - the table row for a command name in this session's
  * protocol, or NULL. */
 static const struct command *
@@ -1100,27 +1109,26 @@ command_find(const struct smtpd_channel *ch, const char *name)
 {
 	const struct smtpd_config *cfg = ch->cfg;
 
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		const struct command *c = &commands[i];
-
-		if (strcmp(c->name, name) != 0)
-			continue;
-		if (((c->flags & SMTP_ONLY) && cfg->lmtp) ||
-		    ((c->flags & LMTP_ONLY) && !cfg->lmtp) ||
-		    ((c->flags & CHUNKING_ONLY) && !cfg->chunking))
-			return NULL;
-		return c;
-	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return command_in(cfg, &commands[i]) ? &commands[i] :
+			    NULL;
 	return NULL;
 }
 
-/* channel_is_builtin - true if name (any case) is a built-in command. */
+/* channel_is_builtin - true if name (any case) is a built-in command of
+ * the protocol cfg speaks (without cfg.chunking, BDAT is not one, and a
+ * program that made its own keeps it). */
 bool
-channel_is_builtin(const char *name)
+channel_is_builtin(const struct smtpd_config *cfg, const char *name)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcasecmp(commands[i].name, name) == 0)
-			return true;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcasecmp(c->name, name) != 0)
+			continue;
+		return command_in(cfg, c);
+	}
 	return false;
 }
 

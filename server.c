@@ -289,7 +289,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 			    "word) and a run function", i);
 			return -1;
 		}
-		if (channel_is_builtin(c->name)) {
+		if (channel_is_builtin(cfg, c->name)) {
 			snprintf(err, errsz, "extra command %s is built in",
 			    c->name);
 			return -1;

@@ -546,6 +546,11 @@ main(int argc, char **argv)
 	    &cfg.port, &bad_port))
 		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
 		    localspec);
+	if (cfg.unix_mode && !cfg.unix_path) {
+		fprintf(stderr, "%s: --socket-mode needs a unix:PATH address\n",
+		    program);
+		return 1;
+	}
 	if (cfg.proxy_from && !cfg.proxy_protocol) {
 		fprintf(stderr, "%s: --proxy-from needs --proxy-protocol\n",
 		    program);
