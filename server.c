@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -108,9 +109,9 @@ config_defaults(struct smtpd_config *cfg)
 	cfg->max_junk = 20;
 	cfg->shutdown_grace = 10;
 	cfg->handler = smtpd_handler_debugging(stdout);
-	/* Fields appended after the 2.0 layout get their defaults here.
-	 * lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol,
-	 * proxy_from: off, none (the memset above). */
+	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
+	 * and proxy_from (2.1) are off or none: the memset above. */
+	/* Fields appended after the 2.0 layout get their defaults here. */
 }
 
 /*
@@ -704,6 +705,8 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+static void	peer_unmap(struct sockaddr_storage *, socklen_t *);
+
 /* peer_text - "ip:port" of a socket address, for the debug trace. */
 static const char *
 peer_text(const struct sockaddr_storage *ss, char *buf, size_t bufsz)
@@ -751,15 +754,18 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
 			    peer_text(&w->peer, from, sizeof(from)));
 		return false;
 	}
-	if (proxyproto_read(w->fd, srv->cfg.timeout * 1000, &r, err,
-	    sizeof(err)) != 0) {
+	if (proxyproto_read(w->fd, srv->cfg.timeout > INT_MAX / 1000 ? 0 :
+	    srv->cfg.timeout * 1000, &r, err, sizeof(err)) != 0) {
 		if (srv->cfg.debug)
 			fprintf(srv->cfg.debug, "%s: %s; closing\n",
 			    peer_text(&w->peer, from, sizeof(from)), err);
 		return false;
 	}
 	if (r.has_addr) {
+		socklen_t len = sizeof(r.src);
+
 		memcpy(&w->peer, &r.src, sizeof(r.src));
+		peer_unmap(&w->peer, &len);	/* "TCP6 ::ffff:192.0.2.7" */
 		*proxied = true;
 	}
 	return true;
