@@ -7,7 +7,8 @@ in X-Peer.  Then one instance gets SIGTERM during a run: HAProxy's check
 takes it out, the clients retry what got a 4xx or a dropped connection,
 and every message that got a 250 is in the Maildir.  At the end, a short
 measurement: messages per second through one instance alone and through
-two behind HAProxy (printed, for the README)."""
+two behind HAProxy (printed, for the README).  And --reuse-port: two
+processes on one port, without a balancer."""
 import os
 import re
 import shutil
@@ -237,6 +238,39 @@ class HAProxyScaleOutTest(ServerTestCase):
         sys.stderr.write('    [haproxy] one instance alone: %.0f msgs/s; two behind '
                          'HAProxy: %.0f msgs/s\n' % (one_rate, two_rate))
         b.stop()
+
+
+
+class ReusePortTest(ServerTestCase):
+    """--reuse-port: two processes listen on one port, and the kernel
+    shares the connections between them."""
+
+    def test_two_servers_share_a_port_with_reuse_port(self):
+        port = free_port()
+        a = Server('--reuse-port', '-d', cls='Sink', port=port)
+        self.addCleanup(a.cleanup)
+        a.start()
+        b = Server('--reuse-port', '-d', cls='Sink', port=port)
+        self.addCleanup(b.cleanup)
+        b.start()
+        for _ in range(40):
+            with socket.create_connection((HOST, port), timeout=5) as s:
+                s.settimeout(5)
+                self.assertTrue(s.recv(100).startswith(b'220'))
+        count = lambda srv: srv.stderr().count('Incoming connection')
+        self.assertTrue(wait_until(lambda: count(a) + count(b) >= 42, 5))
+        self.assertGreater(count(a), 1)     # more than its start-up probe
+        self.assertGreater(count(b), 1)
+
+    def test_without_reuse_port_the_second_server_cannot_bind(self):
+        port = free_port()
+        a = Server('--reuse-port', cls='Sink', port=port)
+        self.addCleanup(a.cleanup)
+        a.start()
+        r = subprocess.run([a.argv0[0], '-n', '-c', 'Sink', '%s:%d' % (HOST, port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b'in use', r.stderr)
 
 
 if __name__ == '__main__':
