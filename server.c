@@ -545,7 +545,7 @@ server_close_listener(struct smtpd_server *srv)
 	}
 }
 
-/* smtpd_server_listen on cfg.unix_path. */
+/* server_listen_unix - smtpd_server_listen for cfg.unix_path. */
 static int
 server_listen_unix(struct smtpd_server *srv, char *err, size_t errsz)
 {
