@@ -23,6 +23,8 @@
  *			setres[ug]id, else setuid/setgid, which for root set
  *			the real, effective and saved IDs alike
  *	compat_random	getrandom, else getentropy, else /dev/urandom
+ *	compat_vasprintf
+ *			vasprintf (glibc, macOS, the BSDs), else vsnprintf twice
  *
  * Every source file includes this header first, before any system header:
  * it asks for glibc's extensions (_GNU_SOURCE), which the Linux paths use.
@@ -47,7 +49,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -148,6 +153,19 @@
 #endif
 #if HAVE_GETRANDOM || (HAVE_GETENTROPY && !defined(__OpenBSD__))
 #include <sys/random.h>
+#endif
+
+/* vasprintf: every libc we know, but POSIX.1-2008 has not got it. */
+#ifndef HAVE_VASPRINTF
+# define HAVE_VASPRINTF		SMTPD_HAVE(1)
+#endif
+
+/* SO_REUSEPORT (--reuse-port) is in every <sys/socket.h> we build on, but
+ * glibc shows it, with every socket option POSIX does not name, only
+ * outside strict POSIX mode; the PORTABLE build takes it from the kernel's
+ * header, as glibc itself does. */
+#if defined(SMTPD_PORTABLE) && defined(__linux__) && !defined(SO_REUSEPORT)
+#include <asm/socket.h>
 #endif
 
 /* setgroups is not POSIX, yet every Unix has it and there is no POSIX way
@@ -463,6 +481,28 @@ compat_random(void *buf, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+/* ---- formatting ------------------------------------------------------ */
+
+/* compat_vasprintf - *out = a malloc'd string formatted from fmt and ap:
+ * its length, or -1 (out of memory) with *out undefined. */
+static inline int
+compat_vasprintf(char **out, const char *fmt, va_list ap)
+{
+#if HAVE_VASPRINTF
+	return vasprintf(out, fmt, ap);
+#else
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
+		return -1;
+	return vsnprintf(*out, (size_t)n + 1, fmt, ap);
+#endif
 }
 
 #endif /* SMTPD_COMPAT_H */

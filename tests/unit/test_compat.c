@@ -10,6 +10,7 @@
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* is_cloexec - FD_CLOEXEC is set on fd. */
@@ -45,6 +46,7 @@ test_portable_build_takes_every_fallback(void)
 	CU_ASSERT_EQUAL(HAVE_GETHOSTBYNAME_R, 0);
 	CU_ASSERT_EQUAL(HAVE_GETRANDOM, 0);
 	CU_ASSERT_EQUAL(HAVE_GETENTROPY, 0);
+	CU_ASSERT_EQUAL(HAVE_VASPRINTF, 0);
 #ifdef _GNU_SOURCE
 	CU_FAIL("a PORTABLE build must not ask for _GNU_SOURCE");
 #endif
@@ -212,6 +214,34 @@ test_random_fills_the_buffer(void)
 	CU_ASSERT_EQUAL(compat_random(a, 0), 0);
 }
 
+/* vformat - compat_vasprintf through "..." */
+static int
+vformat(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = compat_vasprintf(out, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static void
+test_vasprintf_formats_into_a_new_string(void)
+{
+	char *s = NULL, big[3000];
+
+	CU_ASSERT_EQUAL(vformat(&s, "%d %s", 550, "No such user"), 16);
+	CU_ASSERT_STRING_EQUAL(s, "550 No such user");
+	free(s);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CU_ASSERT_EQUAL(vformat(&s, "<%s>", big), (int)sizeof(big) + 1);
+	CU_ASSERT(s != NULL && s[0] == '<' && s[sizeof(big)] == '>');
+	free(s);
+}
+
 int	unit_add_compat_tests(void);
 
 int
@@ -232,6 +262,8 @@ unit_add_compat_tests(void)
 		    test_cond_timedwait_ends_at_the_monotonic_deadline },
 		{ "random fills the buffer",
 		    test_random_fills_the_buffer },
+		{ "vasprintf formats into a new string",
+		    test_vasprintf_formats_into_a_new_string },
 	};
 
 	return unit_add_suite("compat", tests, sizeof(tests) / sizeof(tests[0]));
