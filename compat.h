@@ -340,7 +340,8 @@ compat_send(int fd, const void *buf, size_t len, int flags)
  * variable runs on CLOCK_REALTIME: each wait is then for the time left
  * until the monotonic deadline, and a wait the wall clock ended early
  * returns 0 (a wake-up) for the caller to look again, as callers of a
- * condition variable always do.
+ * condition variable always do.  (Setting the clock back during a wait
+ * still stretches that one wait: the cost of the fallback.)
  */
 
 /* compat_cond_init - a condition variable for compat_cond_timedwait. */
