@@ -78,6 +78,12 @@ say "dpkg-buildpackage -us -uc -b (log: build.log)"
 for p in $pkgs; do
 	ls "$tmp/${p}_"*.deb >/dev/null 2>&1 || fail "no $p package built"
 done
+# A symbol that disappeared fails the build (dpkg-gensymbols); a new one
+# is only worth saying: debian/libsmtpd2.symbols should list it.
+if grep -q 'dpkg-gensymbols: warning' "$tmp/build.log"; then
+	say "debian/libsmtpd2.symbols is not up to date:"
+	sed -n '/^+ /p' "$tmp/build.log" | sed 's/^/  /'
+fi
 # The package is named for the soname it holds.
 dpkg-deb -c "$tmp"/libsmtpd2_*.deb | grep -q 'libsmtpd\.so\.2 ' ||
     fail "libsmtpd2 does not hold libsmtpd.so.2: $(dpkg-deb -c "$tmp"/libsmtpd2_*.deb | grep -o 'libsmtpd\.so[^ ]*' | tr '\n' ' ')"
