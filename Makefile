@@ -28,10 +28,10 @@ endif
 comma := ,
 
 LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c maildir.c \
-	   io.c
+	   io.c fault.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h
+	   server_internal.h channel_internal.h fault.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
 
@@ -155,7 +155,8 @@ uninstall:
 # ---- tests --------------------------------------------------------------
 
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
-	    tests/unit/test_server.c tests/unit/test_relay.c
+	    tests/unit/test_server.c tests/unit/test_relay.c \
+	    tests/unit/test_fault.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
