@@ -229,12 +229,15 @@ clean:
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
 #
-# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory.  Built
-# with -DFUZZ_REPLAY_MAIN it is a program that runs given inputs once:
-# `make fuzz-replay` (part of `make test`) replays the seed corpus and every
-# input that once crashed (fuzz/regressions).  `make fuzz` runs libFuzzer
-# for FUZZ_SECONDS, new inputs going to build-fuzz-corpus/ and crashes to
-# fuzz/crash-* (copy each to fuzz/regressions/ once fixed).
+# Two libFuzzer targets: fuzz/fuzz_channel.c feeds arbitrary bytes to a
+# channel in memory, fuzz/fuzz_fault.c arbitrary fault rules to the rule
+# parser and matcher.  Linked with fuzz/replay.c instead of libFuzzer,
+# each is a program that runs given inputs once: `make fuzz-replay` (part
+# of `make test`) replays the seed corpora and every input that once
+# crashed (fuzz/regressions).  `make fuzz` runs libFuzzer for FUZZ_SECONDS
+# in all (three quarters the channel, a quarter the rules), new inputs
+# going to build-fuzz-corpus*/ and crashes to fuzz/crash-* (copy each to
+# fuzz/regressions/, or a rule input to fuzz/corpus-fault/, once fixed).
 # `make check` runs the test suite under ASan+UBSan, TSan and valgrind
 # (tests/check.sh).
 
@@ -242,31 +245,46 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN      = fuzzer-no-link,address,undefined
 FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
 FUZZ_REPLAY   = $(or $(B),build/)fuzz/replay
+FUZZ_REPLAY_FAULT = $(or $(B),build/)fuzz/replay-fault
 
-$(FUZZ_REPLAY): fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(FUZZ_REPLAY): fuzz/fuzz_channel.c fuzz/replay.c $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
-	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ \
+	    fuzz/fuzz_channel.c fuzz/replay.c $(B)libsmtpd.a $(LDLIBS)
+
+$(FUZZ_REPLAY_FAULT): fuzz/fuzz_fault.c fuzz/replay.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ \
+	    fuzz/fuzz_fault.c fuzz/replay.c $(B)libsmtpd.a $(LDLIBS)
 
 # Only with SAN=$(FUZZ_SAN): the library is instrumented for coverage,
 # the target links libFuzzer's main.
-$(B)fuzz/fuzz_channel: fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
-	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+	    $< $(B)libsmtpd.a $(LDLIBS)
 
-fuzz-replay: $(FUZZ_REPLAY)
+fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_FAULT)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
+	./$(FUZZ_REPLAY_FAULT) fuzz/corpus-fault
+
+FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
+	     -print_final_stats=1
 
 fuzz:
 	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
-	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_channel
-	@mkdir -p build-fuzz-corpus
-	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-	    -dict=fuzz/smtp.dict -artifact_prefix=fuzz/ -print_final_stats=1 \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" \
+	    $(FUZZ_B)fuzz/fuzz_channel $(FUZZ_B)fuzz/fuzz_fault
+	@mkdir -p build-fuzz-corpus build-fuzz-corpus-fault
+	./$(FUZZ_B)fuzz/fuzz_channel \
+	    -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 4 )) \
+	    -max_len=16384 -dict=fuzz/smtp.dict $(FUZZ_FLAGS) \
 	    build-fuzz-corpus fuzz/corpus fuzz/regressions
+	./$(FUZZ_B)fuzz/fuzz_fault \
+	    -max_total_time=$$(( $(FUZZ_SECONDS) / 4 > 0 ? $(FUZZ_SECONDS) / 4 : 1 )) \
+	    -max_len=4096 -dict=fuzz/fault.dict $(FUZZ_FLAGS) \
+	    build-fuzz-corpus-fault fuzz/corpus-fault
 
 check:
 	sh tests/check.sh
