@@ -18,10 +18,11 @@
  * every byte the server writes belongs to a reply line "NNN text\r\n" or
  * "NNN-text\r\n", and no message is delivered without a 354 before it.
  *
- * Built with clang -fsanitize=fuzzer by `make fuzz`.  Linked with
- * fuzz/replay.c by any compiler, it is a program that runs the inputs
- * named on its command line (files, or directories of files) once each:
- * `make test` replays fuzz/corpus and fuzz/regressions that way.
+ * Built with clang -fsanitize=fuzzer by `make fuzz`.  Built with
+ * -DFUZZ_REPLAY_MAIN by any compiler, it is a program (fuzz/replay.h) that
+ * runs the inputs named on its command line (files, or directories of
+ * files) once each: `make test` replays fuzz/corpus and fuzz/regressions
+ * that way.
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
@@ -194,3 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(f.out);
 	return 0;
 }
+
+#ifdef FUZZ_REPLAY_MAIN
+#include "replay.h"
+#endif

@@ -12,8 +12,9 @@
  * rule ("fault rule \"..."); whatever fires is something the channel can
  * do: a valid one-line reply, a delay within a day.
  *
- * Built with clang -fsanitize=fuzzer by `make fuzz`; linked with
- * fuzz/replay.c, it replays fuzz/corpus-fault in `make test`.
+ * Built with clang -fsanitize=fuzzer by `make fuzz`; built with
+ * -DFUZZ_REPLAY_MAIN it replays inputs (fuzz/replay.h): `make test`
+ * replays fuzz/corpus-fault that way.
  */
 #define _GNU_SOURCE
 #include "fault.h"
@@ -95,3 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	return 0;
 }
+
+#ifdef FUZZ_REPLAY_MAIN
+#include "replay.h"
+#endif

@@ -1,21 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * replay.c - the main() of a fuzz target built without libFuzzer: run
- * each input named on the command line (a file, or a directory of files)
- * once through LLVMFuzzerTestOneInput.  A crash or an abort() fails it,
- * which is how the corpus and the regressions fail `make test`.  Linked
- * with fuzz_channel.c into build/fuzz/replay and with fuzz_fault.c into
- * build/fuzz/replay-fault.
+ * replay.h - the replay program of a libFuzzer target, shared by
+ * fuzz_channel.c, fuzz_address.c and fuzz_fault.c: each includes it last
+ * when built with -DFUZZ_REPLAY_MAIN, and it runs every input named on the
+ * command line (files, or directories of files) once through
+ * LLVMFuzzerTestOneInput.
+ * A crash or an abort() fails it, which is how the regressions fail a
+ * test.
  */
+#ifndef FUZZ_REPLAY_H
+#define FUZZ_REPLAY_H
+
 #include <dirent.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* replay_file - one input. */
+/* replay_file - run one input file once. */
 static int
 replay_file(const char *path)
 {
@@ -42,6 +42,7 @@ replay_file(const char *path)
 	return 0;
 }
 
+/* main - run each file, and each file of each directory, named. */
 int
 main(int argc, char **argv)
 {
@@ -84,3 +85,4 @@ main(int argc, char **argv)
 	printf("fuzz replay: %d inputs, no crash\n", count);
 	return 0;
 }
+#endif /* FUZZ_REPLAY_H */
