@@ -598,24 +598,26 @@ channel_sleep(struct smtpd_channel *ch, long long ms)
 }
 
 /* fault_log - one line per fault that fires, with -d: the stage and its
- * subject, the rule, and what it does. */
+ * subject, the rule, and what it does.  One fprintf, so that the lines of
+ * clients logging at once do not mix. */
 static void
 fault_log(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
     const struct fault_action *a)
 {
-	FILE *f = ch->cfg->debug;
+	char what[FAULT_REPLY_MAX + 32];
 
-	if (f == NULL)
+	if (ch->cfg->debug == NULL)
 		return;
-	fprintf(f, "%s:%d fault %s <%s>: %s -> ", ch->peer_ip, ch->peer_port,
-	    fault_stage_name(st), subject ? subject : "", a->rule);
 	if (a->kind == FAULT_DROP)
-		fputs("drop\n", f);
+		snprintf(what, sizeof(what), "drop");
 	else if (a->kind == FAULT_DELAY)
-		fprintf(f, "delay %lldms%s%s\n", a->delay_ms,
+		snprintf(what, sizeof(what), "delay %lldms%s%s", a->delay_ms,
 		    a->reply[0] ? ", " : "", a->reply);
 	else
-		fprintf(f, "%s\n", a->reply);
+		snprintf(what, sizeof(what), "%s", a->reply);
+	fprintf(ch->cfg->debug, "%s:%d fault %s <%s>: %s -> %s\n", ch->peer_ip,
+	    ch->peer_port, fault_stage_name(st), subject ? subject : "",
+	    a->rule, what);
 }
 
 /* fault_fire - channel_fault, with what fired in *a. */

@@ -3,13 +3,12 @@
  * test_fault.c - the fault rules (fault.c) alone: every rule form of the
  * documentation, the mistakes a user makes and what they are told, the
  * counters, seeded probabilities, the triggers, the fault file, swapping
- * a set while it is used, and the rate limiter.
+ * a set while it is used, and the rate limiter; then a few sessions in
+ * memory (unit.h) for what the channel does with them.
  */
 #define _GNU_SOURCE
 #include "fault.h"
-
-#include <CUnit/CUnit.h>
-#include "suite.h"
+#include "unit.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -678,6 +677,91 @@ test_rate_limit_token_bucket(void)
 	fault_rate_destroy(&r);
 }
 
+/* ---- the channel, in memory ------------------------------------------- */
+
+#define MESSAGE "HELO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" \
+	"hello\r\n.\r\n"
+
+/* session - MESSAGE then NOOP and QUIT, with these rules. */
+static const char *
+session(const char *const *rules, size_t n, int max_messages)
+{
+	struct smtpd_config cfg;
+
+	unit_reset();
+	unit_config(&cfg);
+	cfg.faults = rules;
+	cfg.fault_count = n;
+	cfg.fault_seeded = true;
+	cfg.max_messages_per_connection = max_messages;
+	return unit_session(&cfg, MESSAGE "NOOP\r\nQUIT\r\n",
+	    strlen(MESSAGE "NOOP\r\nQUIT\r\n"), 0);
+}
+
+static void
+test_channel_refused_at_the_dot_is_not_delivered(void)
+{
+	const char *rule = "dot=451 4.3.0 Later";
+
+	CU_ASSERT_STRING_EQUAL(session(&rule, 1, 0),
+	    "250 test.example\r\n250 OK\r\n250 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Later\r\n"
+	    "250 OK\r\n221 Bye\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 0);
+}
+
+static void
+test_channel_drop_at_the_dot_says_nothing_more(void)
+{
+	const char *rule = "dot=drop";
+
+	CU_ASSERT_STRING_EQUAL(session(&rule, 1, 0),
+	    "250 test.example\r\n250 OK\r\n250 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 0);
+}
+
+static void
+test_channel_delay_alone_then_goes_on(void)
+{
+	const char *rule = "dot=delay 10ms";
+
+	CU_ASSERT_STRING_EQUAL(session(&rule, 1, 0),
+	    "250 test.example\r\n250 OK\r\n250 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n250 OK\r\n"
+	    "250 OK\r\n221 Bye\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 1);
+}
+
+static void
+test_channel_421_closes_after_the_reply(void)
+{
+	const char *rule = "rcpt=421 4.3.2 Going down";
+
+	CU_ASSERT_STRING_EQUAL(session(&rule, 1, 0),
+	    "250 test.example\r\n250 OK\r\n421 4.3.2 Going down\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 0);
+}
+
+static void
+test_channel_connect_reply_replaces_the_greeting(void)
+{
+	const char *rule = "connect=554 5.3.2 Not today";
+
+	session(&rule, 1, 0);
+	CU_ASSERT_STRING_EQUAL(unit_greeting(), "554 5.3.2 Not today");
+}
+
+static void
+test_channel_without_rules_is_unchanged(void)
+{
+	CU_ASSERT_STRING_EQUAL(session(NULL, 0, 0),
+	    "250 test.example\r\n250 OK\r\n250 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n250 OK\r\n"
+	    "250 OK\r\n221 Bye\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 1);
+}
+
 int	unit_add_fault_tests(void);
 
 int
@@ -723,6 +807,18 @@ unit_add_fault_tests(void)
 		{ "slot swaps while a set is held",
 		    test_slot_swaps_while_a_set_is_held },
 		{ "rate limit: token bucket", test_rate_limit_token_bucket },
+		{ "channel: refused at the dot is not delivered",
+		    test_channel_refused_at_the_dot_is_not_delivered },
+		{ "channel: drop at the dot says nothing more",
+		    test_channel_drop_at_the_dot_says_nothing_more },
+		{ "channel: a delay alone then goes on",
+		    test_channel_delay_alone_then_goes_on },
+		{ "channel: 421 closes after the reply",
+		    test_channel_421_closes_after_the_reply },
+		{ "channel: connect reply replaces the greeting",
+		    test_channel_connect_reply_replaces_the_greeting },
+		{ "channel: without rules is unchanged",
+		    test_channel_without_rules_is_unchanged },
 	};
 
 	return unit_add_suite("fault", tests, sizeof(tests) / sizeof(tests[0]));
