@@ -306,6 +306,7 @@ parse_count(const char *sel, size_t *len, unsigned long *count, bool *onward)
 	return 1;
 }
 
+/* rule_free - what a parsed rule holds. */
 static void
 rule_free(struct fault_rule *r)
 {
@@ -511,6 +512,7 @@ set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 	return rc;
 }
 
+/* set_free - the set and its rules, at the last reference. */
 static void
 set_free(struct fault_set *fs)
 {
