@@ -446,7 +446,8 @@ main(int argc, char **argv)
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
 	char localhost[256], remotehost[256], err[512], lmtphost[256];
 	const char *maildir = NULL, *lmtpspec = NULL;
-	const char **faults = NULL;	/* --fault, in order */
+	/* Static, as proxy below: reachable until exit, not a leak. */
+	static const char **faults;	/* --fault, in order */
 	/* Static: the relay handlers keep a pointer for the server's life. */
 	static struct smtpd_proxy_options proxy;
 	bool setuid_nobody = true, bad_port;

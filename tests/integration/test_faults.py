@@ -18,7 +18,8 @@ import threading
 import time
 import unittest
 
-from helpers import REPO, ServerTestCase, free_port, smtpd_path, wait_until
+from helpers import (REPO, ServerTestCase, debug_messages, free_port, smtpd_path,
+                     testing_python_reference, wait_until)
 
 try:
     from private_postfix import PrivatePostfix, available as postfix_available
@@ -47,11 +48,15 @@ def subjects(msgs):
 
 
 def delivered_count(srv):
-    from helpers import debug_messages
     return len(debug_messages(srv.stdout_bytes()))
 
 
 class FaultTestCase(ServerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if testing_python_reference():
+            self.skipTest("Python's smtpd has no --fault")
 
     def smtp(self, srv, **kw):
         s = smtplib.SMTP('127.0.0.1', srv.port, timeout=kw.pop('timeout', CLIENT_TIMEOUT))
@@ -657,7 +662,6 @@ class PostfixRetryTest(FaultTestCase):
 
 
 def debug_messages_of(srv):
-    from helpers import debug_messages
     return debug_messages(srv.stdout_bytes())
 
 
