@@ -297,6 +297,53 @@ class StageTest(FaultTestCase):
         self.assertEqual(c.cmd('QUIT'), '221 Bye')
 
 
+class ProtocolTest(FaultTestCase):
+    """The same stages in LMTP and with BDAT."""
+
+    def test_lmtp_dot_reply_is_one_per_recipient(self):
+        srv = self.server('--lmtp', '--fault', 'dot=451 4.3.0 Try again later')
+        c = self.client(srv)
+        self.assertTrue(c.cmd('LHLO client.example').startswith('250-'))
+        self.assertEqual(c.cmd('MAIL FROM:<a@example.com>'), '250 OK')
+        self.assertEqual(c.cmd('RCPT TO:<b@example.com>'), '250 OK')
+        self.assertEqual(c.cmd('RCPT TO:<c@example.com>'), '250 OK')
+        self.assertTrue(c.cmd('DATA').startswith('354'))
+        c.send('Subject: x\r\n\r\nbody\r\n.\r\n')
+        self.assertEqual(c.replies(2), ['451 4.3.0 Try again later'] * 2)
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+        self.assert_nothing_delivered(srv)
+
+    def test_lmtp_lhlo_is_the_helo_stage(self):
+        srv = self.server('--lmtp', '--fault', 'helo=501 5.5.4 Bad name')
+        c = self.client(srv)
+        self.assertEqual(c.cmd('LHLO client.example'), '501 5.5.4 Bad name')
+
+    def bdat(self, c, chunk, last=False):
+        c.send(b'BDAT %d%s\r\n' % (len(chunk), b' LAST' if last else b'') + chunk)
+        return c.reply()
+
+    def test_bdat_first_chunk_is_the_data_stage(self):
+        srv = self.server('--chunking', '--fault', 'data=554 5.3.4 No chunks today')
+        c = self.ehlo_client(srv)
+        self.assertEqual(c.cmd('MAIL FROM:<a@example.com>'), '250 OK')
+        self.assertEqual(c.cmd('RCPT TO:<b@example.com>'), '250 OK')
+        # The chunk is read and dropped: the session stays in step.
+        self.assertEqual(self.bdat(c, b'Subject: x\r\n\r\nbody\r\n', last=True),
+                         '554 5.3.4 No chunks today')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+        self.assert_nothing_delivered(srv)
+
+    def test_bdat_last_is_the_dot_stage(self):
+        srv = self.server('--chunking', '--fault', 'dot=452 4.3.1 Insufficient storage')
+        c = self.ehlo_client(srv)
+        self.assertEqual(c.cmd('MAIL FROM:<a@example.com>'), '250 OK')
+        self.assertEqual(c.cmd('RCPT TO:<b@example.com>'), '250 OK')
+        self.assertEqual(self.bdat(c, b'Subject: x\r\n\r\n'), '250 2.0.0 14 bytes received')
+        self.assertEqual(self.bdat(c, b'body\r\n', last=True), '452 4.3.1 Insufficient storage')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+        self.assert_nothing_delivered(srv)
+
+
 class DebugLogTest(FaultTestCase):
 
     def test_each_fault_is_logged_on_one_line(self):
