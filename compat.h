@@ -25,6 +25,8 @@
  *	compat_random	getrandom, else getentropy, else /dev/urandom
  *	compat_vasprintf
  *			vasprintf (glibc, macOS, the BSDs), else vsnprintf twice
+ *	compat_fnmatch_casefold
+ *			fnmatch(FNM_CASEFOLD), else fnmatch on lower-cased copies
  *
  * Every source file includes this header first, before any system header:
  * it asks for glibc's extensions (_GNU_SOURCE), which the Linux paths use.
@@ -44,8 +46,10 @@
 #define _GNU_SOURCE
 #endif
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -53,6 +57,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -158,6 +163,15 @@
 /* vasprintf: every libc we know, but POSIX.1-2008 has not got it. */
 #ifndef HAVE_VASPRINTF
 # define HAVE_VASPRINTF		SMTPD_HAVE(1)
+#endif
+
+/* FNM_CASEFOLD: glibc, macOS and the BSDs; POSIX only from 2024. */
+#ifndef HAVE_FNM_CASEFOLD
+# ifdef FNM_CASEFOLD
+#  define HAVE_FNM_CASEFOLD	SMTPD_HAVE(1)
+# else
+#  define HAVE_FNM_CASEFOLD	0
+# endif
 #endif
 
 /* SO_REUSEPORT (--reuse-port) is in every <sys/socket.h> we build on, but
@@ -503,6 +517,30 @@ compat_vasprintf(char **out, const char *fmt, va_list ap)
 	if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
 		return -1;
 	return vsnprintf(*out, (size_t)n + 1, fmt, ap);
+#endif
+}
+
+/* compat_fnmatch_casefold - fnmatch(pattern, s) ignoring ASCII case:
+ * 0 for a match, FNM_NOMATCH otherwise (also when out of memory). */
+static inline int
+compat_fnmatch_casefold(const char *pattern, const char *s)
+{
+#if HAVE_FNM_CASEFOLD
+	return fnmatch(pattern, s, FNM_CASEFOLD);
+#else
+	size_t pn = strlen(pattern) + 1, sn = strlen(s) + 1;
+	char *lower = malloc(pn + sn);
+	int rc;
+
+	if (lower == NULL)
+		return FNM_NOMATCH;
+	for (size_t i = 0; i < pn; i++)
+		lower[i] = (char)tolower((unsigned char)pattern[i]);
+	for (size_t i = 0; i < sn; i++)
+		lower[pn + i] = (char)tolower((unsigned char)s[i]);
+	rc = fnmatch(lower, lower + pn, 0);
+	free(lower);
+	return rc == 0 ? 0 : FNM_NOMATCH;
 #endif
 }
 

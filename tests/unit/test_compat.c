@@ -47,6 +47,7 @@ test_portable_build_takes_every_fallback(void)
 	CU_ASSERT_EQUAL(HAVE_GETRANDOM, 0);
 	CU_ASSERT_EQUAL(HAVE_GETENTROPY, 0);
 	CU_ASSERT_EQUAL(HAVE_VASPRINTF, 0);
+	CU_ASSERT_EQUAL(HAVE_FNM_CASEFOLD, 0);
 #ifdef _GNU_SOURCE
 	CU_FAIL("a PORTABLE build must not ask for _GNU_SOURCE");
 #endif
@@ -242,6 +243,17 @@ test_vasprintf_formats_into_a_new_string(void)
 	free(s);
 }
 
+static void
+test_fnmatch_casefold_ignores_case(void)
+{
+	CU_ASSERT_EQUAL(compat_fnmatch_casefold("*@Example.COM",
+	    "Ann@example.com"), 0);
+	CU_ASSERT_EQUAL(compat_fnmatch_casefold("bounce-[A-C]*@*",
+	    "BOUNCE-b1@x.test"), 0);
+	CU_ASSERT_EQUAL(compat_fnmatch_casefold("*@example.com",
+	    "ann@example.org"), FNM_NOMATCH);
+}
+
 int	unit_add_compat_tests(void);
 
 int
@@ -264,6 +276,8 @@ unit_add_compat_tests(void)
 		    test_random_fills_the_buffer },
 		{ "vasprintf formats into a new string",
 		    test_vasprintf_formats_into_a_new_string },
+		{ "fnmatch casefold ignores case",
+		    test_fnmatch_casefold_ignores_case },
 	};
 
 	return unit_add_suite("compat", tests, sizeof(tests) / sizeof(tests[0]));
