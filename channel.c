@@ -20,10 +20,12 @@
  * The replies and their texts are Python's smtpd's, the contract on the
  * wire; where Python crashes or hangs, the comments say what we do.
  *
- * Input is read into one fixed buffer and split into lines inside it: no
- * read per byte, no allocation per line.  Replies are collected in an
- * output buffer and written when no more input is pending, so a pipelined
- * burst (RFC 2920) is answered in one write.
+ * Input is read into a small buffer inside the channel and split into
+ * lines there: no read per byte, no allocation per line.  A message is
+ * read through a larger buffer, allocated for it and given back once the
+ * input after it is consumed, so an idle session is one small allocation.
+ * Replies are collected in an output buffer and written when no more input
+ * is pending, so a pipelined burst (RFC 2920) is answered in one write.
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
@@ -52,9 +54,18 @@
 #define SMTPUTF8_EXTRA	10
 #define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
 
-#define IN_CAP		16384	/* read buffer: many lines per read */
-#define OUT_CAP		2048	/* replies to one pipelined burst */
-#define REPLY_MAX	1024	/* smtpd_channel_reply() */
+/*
+ * The buffers, sized for an idle session to be one small allocation (the
+ * README's memory section has the measurement).  IN_SMALL holds a whole
+ * command line of LINE_MAX_ANY, with room to spare for a pipelined burst;
+ * IN_CAP is allocated only while a message is read, many lines per read.
+ * OUT_CAP holds the usual replies; a longer one is written directly.
+ */
+#define IN_SMALL	1024	/* commands: inside the channel */
+#define IN_CAP		16384	/* message text: allocated for DATA */
+#define OUT_CAP		512	/* replies to one pipelined burst */
+#define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
+#define DRAIN_MAX	65536	/* input dropped at the end (channel_drain) */
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
 
 /* What the line reader returns besides "here is a line". */
@@ -107,7 +118,10 @@ struct smtpd_channel {
 	void			*handler_data;	/* the handler's own */
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
-	 * search for CRLF resumes. */
+	 * search for CRLF resumes.  in is in_small, or IN_CAP bytes of heap
+	 * while a message is read (channel_fill). */
+	char			*in;
+	size_t			 in_cap;
 	size_t			 in_start, in_end, in_scan;
 	bool			 discarding;	/* inside a line that is too long */
 	bool			 maybe_more;	/* the last read filled the buffer */
@@ -117,16 +131,14 @@ struct smtpd_channel {
 
 	size_t			 out_len;	/* bytes in out[] */
 	bool			 write_failed;
+	char			*reply;		/* smtpd_channel_reply(), or NULL */
 
 	/*
-	 * The buffers come last, in the order an idle session uses them: the
-	 * channel is one allocation, and a session that has only said EHLO
-	 * touches its first 2.5 KB (the fields above, the start of out[] and
-	 * of in[]); the rest stays address space until written.
+	 * The buffers come last: the channel is one allocation of about 2 KB,
+	 * all an idle session has on the heap.
 	 */
 	char			 out[OUT_CAP];	/* replies not yet written */
-	char			 in[IN_CAP];	/* what the client sent */
-	char			 reply[REPLY_MAX];	/* smtpd_channel_reply() */
+	char			 in_small[IN_SMALL];	/* commands */
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
@@ -252,6 +264,49 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
 
+/* in_compact - move the unread bytes to the start of the buffer. */
+static void
+in_compact(struct smtpd_channel *ch)
+{
+	memmove(ch->in, ch->in + ch->in_start, ch->in_end - ch->in_start);
+	ch->in_end -= ch->in_start;
+	ch->in_scan -= ch->in_start;
+	ch->in_start = 0;
+}
+
+/*
+ * in_grow - read a message through IN_CAP bytes of heap: 16 KB per
+ * read, not 1 KB.  The unread bytes move along.  Without memory the
+ * small buffer serves, only slower.
+ */
+static void
+in_grow(struct smtpd_channel *ch)
+{
+	char *big = malloc(IN_CAP);
+
+	if (big == NULL) {
+		if (ch->in_start > 0 && ch->in_end == ch->in_cap)
+			in_compact(ch);
+		return;
+	}
+	memcpy(big, ch->in + ch->in_start, ch->in_end - ch->in_start);
+	ch->in_end -= ch->in_start;
+	ch->in_scan -= ch->in_start;
+	ch->in_start = 0;
+	ch->in = big;
+	ch->in_cap = IN_CAP;
+}
+
+/* in_shrink - the message and what followed it are read: give the large
+ * buffer back, and wait for the next command in the small one. */
+static void
+in_shrink(struct smtpd_channel *ch)
+{
+	free(ch->in);
+	ch->in = ch->in_small;
+	ch->in_cap = IN_SMALL;
+}
+
 /*
  * channel_fill - read more input into the buffer.  Before a read that may
  * block, the queued replies are written: the client may be waiting for
@@ -265,14 +320,14 @@ channel_fill(struct smtpd_channel *ch)
 
 	if (ch->in_start == ch->in_end) {
 		ch->in_start = ch->in_end = ch->in_scan = 0;
-	} else if (ch->in_start > 0 && ch->in_end == IN_CAP) {
-		memmove(ch->in, ch->in + ch->in_start,
-		    ch->in_end - ch->in_start);
-		ch->in_end -= ch->in_start;
-		ch->in_scan -= ch->in_start;
-		ch->in_start = 0;
+		if (ch->in != ch->in_small && ch->state != SMTPD_DATA)
+			in_shrink(ch);
 	}
-	space = IN_CAP - ch->in_end;
+	if (ch->state == SMTPD_DATA && ch->in == ch->in_small)
+		in_grow(ch);
+	else if (ch->in_start > 0 && ch->in_end == ch->in_cap)
+		in_compact(ch);
+	space = ch->in_cap - ch->in_end;
 
 	/*
 	 * Pipelining: if the last read filled the buffer, more is probably
@@ -1192,6 +1247,27 @@ channel_goodbye(struct smtpd_channel *ch, int r)
 }
 
 /*
+ * channel_drain - read and drop what the client sent after the command
+ * that ended the session.  Closing a socket with input unread makes the
+ * kernel reset the connection, and the reset can destroy our last reply
+ * before the client reads it.  Only when the last read filled the buffer
+ * (more may be waiting), and bounded: a client that keeps sending is cut
+ * off all the same.
+ */
+static void
+channel_drain(struct smtpd_channel *ch)
+{
+	size_t total = 0;
+	ssize_t n;
+
+	if (!ch->maybe_more || ch->write_failed)
+		return;
+	while (total < DRAIN_MAX &&
+	    (n = ch->io.read(ch->io.ctx, ch->in, ch->in_cap, false)) > 0)
+		total += (size_t)n;
+}
+
+/*
  * channel_run - the session: greet, then loop { read a line; look it up;
  * check; proceed } until QUIT, end of input, a timeout or a stop.
  */
@@ -1234,6 +1310,7 @@ channel_run(struct smtpd_channel *ch)
 	if (!ch->closing)
 		channel_goodbye(ch, r);
 	channel_flush(ch);
+	channel_drain(ch);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1263,10 +1340,12 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 {
 	struct smtpd_channel *ch;
 
-	/* Not calloc: the buffers' pages stay untouched until used. */
+	/* Not calloc: the buffers need no clearing. */
 	if ((ch = malloc(sizeof(*ch))) == NULL)
 		return NULL;
 	memset(ch, 0, offsetof(struct smtpd_channel, out));
+	ch->in = ch->in_small;
+	ch->in_cap = IN_SMALL;
 	ch->server = srv;
 	ch->cfg = &srv->cfg;
 	ch->io = *io;
@@ -1316,6 +1395,9 @@ channel_free(struct smtpd_channel *ch)
 	params_clear(&ch->rcpt_options);
 	free(ch->seen_greeting);
 	free(ch->msg.data);
+	if (ch->in != ch->in_small)
+		free(ch->in);
+	free(ch->reply);
 	free(ch);
 }
 
@@ -1438,8 +1520,11 @@ smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* Few sessions need it: it is not part of the channel. */
+	if (ch->reply == NULL && (ch->reply = malloc(REPLY_MAX)) == NULL)
+		return "451 Error: out of memory";
 	va_start(ap, fmt);
-	vsnprintf(ch->reply, sizeof(ch->reply), fmt, ap);
+	vsnprintf(ch->reply, REPLY_MAX, fmt, ap);
 	va_end(ap);
 	return ch->reply;
 }
