@@ -1401,6 +1401,12 @@ channel_free(struct smtpd_channel *ch)
 	free(ch);
 }
 
+void
+channel_discard(struct smtpd_channel *ch)
+{
+	free(ch);
+}
+
 bool
 channel_in_data(const struct smtpd_channel *ch)
 {

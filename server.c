@@ -71,11 +71,10 @@
 struct worker {
 	struct worker		*next, *prev;	/* on the live, idle or dead list */
 	struct smtpd_server	*server;
-	/* The session, once the worker made it; read by a stop. */
+	/* The session, made by the accept thread; read by a stop. */
 	struct smtpd_channel *_Atomic channel;
-	bool			 has_client;	/* fd and peer were handed over */
+	bool			 has_client;	/* channel and fd were handed over */
 	int			 fd;
-	struct sockaddr_storage	 peer;
 	pthread_t		 thread;
 	pthread_cond_t		 wake;		/* a client was handed over */
 };
@@ -533,21 +532,16 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 }
 
 /*
- * worker_serve - one client, start to end.  The worker makes the session
- * itself, so its memory is allocated and freed by the same thread.
+ * worker_serve - one client, start to end.  The session was made by the
+ * accept thread (server_spawn), so what the worker's stack sees of a
+ * session is the line reader's loop; the worker frees it.
  */
 static void
 worker_serve(struct smtpd_server *srv, struct worker *w)
 {
-	struct smtpd_channel *ch;
+	struct smtpd_channel *ch = atomic_load(&w->channel);
 
-	ch = channel_new(srv, w->fd, (struct sockaddr *)&w->peer);
-	if (ch != NULL) {
-		atomic_store(&w->channel, ch);
-		channel_run(ch);
-	} else {
-		server_say_421(srv, w->fd, "out of memory");
-	}
+	channel_run(ch);
 
 	/* Off the live list before the socket closes, so a stop never
 	 * shuts down a descriptor that was reused. */
@@ -559,10 +553,7 @@ worker_serve(struct smtpd_server *srv, struct worker *w)
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
 
-	if (ch != NULL)
-		channel_free(ch);	/* closes the socket */
-	else
-		close(w->fd);
+	channel_free(ch);	/* closes the socket */
 }
 
 /* server_worker - a client's thread: serve it; then wait a while for
@@ -611,17 +602,28 @@ server_refuse(struct smtpd_server *srv, int fd, const char *why)
  * not wake only to wait for the mutex.
  */
 static void
-server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
-    socklen_t peerlen)
+server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 {
+	struct smtpd_channel *ch;
 	struct worker *w, *dead;
 
+	/*
+	 * The session is made here, not in the worker: its allocation and
+	 * the peer's address in text (inet_ntop calls sprintf) are the
+	 * deepest stack a session needs, and a worker's stack stays one page
+	 * only if it never goes that deep (server_worker).
+	 */
+	if ((ch = channel_new(srv, fd, peer)) == NULL) {
+		server_refuse(srv, fd, "out of memory");
+		return;
+	}
 	pthread_mutex_lock(&srv->lock);
 	dead = srv->dead;		/* finished threads, joined below */
 	srv->dead = NULL;
 	if (srv->cfg.max_connections > 0 &&
 	    srv->nlive >= srv->cfg.max_connections) {
 		pthread_mutex_unlock(&srv->lock);
+		channel_discard(ch);
 		server_refuse(srv, fd, "too many connections");
 		server_join(dead);
 		return;
@@ -630,7 +632,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 		list_remove(&srv->idle, w);
 		srv->nidle--;
 		w->fd = fd;
-		memcpy(&w->peer, peer, peerlen);
+		atomic_store(&w->channel, ch);
 		w->has_client = true;
 		list_push(&srv->live, w);
 		srv->nlive++;
@@ -643,12 +645,13 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	server_join(dead);
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		channel_discard(ch);
 		server_refuse(srv, fd, "out of memory");
 		return;
 	}
 	w->server = srv;
 	w->fd = fd;
-	memcpy(&w->peer, peer, peerlen);
+	atomic_store(&w->channel, ch);
 	w->has_client = true;
 	cond_init_monotonic(&w->wake);
 
@@ -661,6 +664,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 		srv->nlive--;
 		pthread_mutex_unlock(&srv->lock);
 		pthread_cond_destroy(&w->wake);
+		channel_discard(ch);
 		server_refuse(srv, fd, "cannot start a thread");
 		free(w);
 		return;
@@ -737,7 +741,7 @@ server_accept_loop(struct smtpd_server *srv)
 			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
 			    fd);
 		peer_unmap(&peer, &len);
-		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
+		server_spawn(srv, fd, (struct sockaddr *)&peer);
 	}
 
 	pthread_mutex_lock(&srv->lock);
