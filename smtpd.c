@@ -6,6 +6,7 @@
  *
  * SYNOPSIS
  *	smtpd [options] [localhost:localport [remotehost:remoteport]]
+ *	smtpd [options] unix:PATH [remotehost:remoteport]
  *
  * DESCRIPTION
  *	Listens on localhost:localport (default localhost:8025) and hands
@@ -36,6 +37,13 @@
  *	--timeout SECONDS, --max-connections N, --max-recipients N,
  *	--strict-newlines
  *			limits: see the README
+ *	--lmtp		speak LMTP (RFC 2033) instead of SMTP
+ *	--chunking	offer CHUNKING, take BDAT (RFC 3030)
+ *	--socket-mode MODE
+ *			the mode of a unix:PATH socket (octal)
+ *	--proxy-protocol, --proxy-from ADDR[/PREFIX]
+ *			behind a load balancer: HAProxy's PROXY header
+ *	--reuse-port	SO_REUSEPORT: more processes on one port
  *
  * EXIT STATUS
  *	0 after SIGINT or SIGTERM; 1 on bad arguments or when the address
@@ -65,6 +73,7 @@
 
 static const char usage_text[] =
 "Usage: %s [options] [localhost:localport [remotehost:remoteport]]\n"
+"       %s [options] unix:PATH [remotehost:remoteport]\n"
 "\n"
 "An RFC 5321 SMTP server with the RFC 1870 SIZE, RFC 6152 8BITMIME,\n"
 "RFC 6531 SMTPUTF8 and RFC 2920 PIPELINING extensions.\n"
@@ -127,6 +136,28 @@ static const char usage_text[] =
 "    --strict-newlines\n"
 "        Reject a message that has a bare CR or LF with 550.\n"
 "\n"
+"    --lmtp\n"
+"        Speak LMTP (RFC 2033): LHLO instead of HELO and EHLO, and after the\n"
+"        message one reply per accepted recipient.\n"
+"\n"
+"    --chunking\n"
+"        Offer the CHUNKING extension and take BDAT (RFC 3030).\n"
+"\n"
+"    --socket-mode mode\n"
+"        With unix:PATH, give the socket file this mode (octal, e.g. 0660;\n"
+"        default: 0666 less the umask).\n"
+"\n"
+"    --proxy-protocol\n"
+"        Every connection starts with HAProxy's PROXY header (v1 or v2), and\n"
+"        the client it names is the client; one without it is closed.\n"
+"\n"
+"    --proxy-from addr[/prefix]\n"
+"        With --proxy-protocol, take connections only from this load\n"
+"        balancer or network (IPv4 or IPv6; may be given more than once).\n"
+"\n"
+"    --reuse-port\n"
+"        Set SO_REUSEPORT, so that more servers can listen on the same port.\n"
+"\n"
 "    --help\n"
 "    -h\n"
 "        Print this message and exit.\n"
@@ -136,7 +167,7 @@ static const char usage_text[] =
 "If localhost is not given then `localhost' is used, and if localport is not\n"
 "given then 8025 is used.  If remotehost is not given then `localhost' is used,\n"
 "and if remoteport is not given, then 25 is used.  An IPv6 address is written\n"
-"in brackets: [::1]:8025.\n";
+"in brackets: [::1]:8025.  unix:PATH listens on a UNIX-domain socket instead.\n";
 
 static const char *program = "smtpd";
 
@@ -146,7 +177,7 @@ usage(int code, const char *fmt, ...)
 {
 	FILE *out = code ? stderr : stdout;
 
-	fprintf(out, usage_text, program);
+	fprintf(out, usage_text, program, program);
 	if (fmt) {
 		va_list ap;
 
@@ -390,7 +421,11 @@ abstract_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 }
 
 enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
-	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME };
+	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_LMTP, OPT_CHUNKING,
+	OPT_SOCKET_MODE, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_REUSE_PORT };
+
+/* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
+#define PROXY_FROM_MAX	64
 
 int
 main(int argc, char **argv)
@@ -410,6 +445,12 @@ main(int argc, char **argv)
 		{ "maildir", required_argument, NULL, OPT_MAILDIR },
 		{ "mailman-lmtp", required_argument, NULL, OPT_MAILMAN_LMTP },
 		{ "mailman-home", required_argument, NULL, OPT_MAILMAN_HOME },
+		{ "lmtp", no_argument, NULL, OPT_LMTP },
+		{ "chunking", no_argument, NULL, OPT_CHUNKING },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+		{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
+		{ "reuse-port", no_argument, NULL, OPT_REUSE_PORT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
@@ -421,6 +462,8 @@ main(int argc, char **argv)
 	const char *maildir = NULL, *lmtpspec = NULL;
 	/* Static: the relay handlers keep a pointer for the server's life. */
 	static struct smtpd_proxy_options proxy;
+	static const char *proxy_from[PROXY_FROM_MAX + 1];
+	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port;
 	pthread_t sigthread;
 	sigset_t set;
@@ -486,6 +529,40 @@ main(int argc, char **argv)
 		case OPT_MAILMAN_HOME:
 			proxy.mailman_home = optarg;
 			break;
+		case OPT_LMTP:
+			cfg.lmtp = true;
+			break;
+		case OPT_CHUNKING:
+			cfg.chunking = true;
+			break;
+		case OPT_SOCKET_MODE: {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 8);
+			if (*optarg == '\0' || *end != '\0' || errno || v <= 0 ||
+			    v > 07777) {
+				fprintf(stderr, "Invalid socket-mode: %s\n",
+				    optarg);
+				return 1;
+			}
+			cfg.unix_mode = (int)v;
+			break;
+		}
+		case OPT_PROXY_PROTOCOL:
+			cfg.proxy_protocol = true;
+			break;
+		case OPT_PROXY_FROM:
+			if (nproxy_from == PROXY_FROM_MAX) {
+				fprintf(stderr, "At most %d --proxy-from\n",
+				    PROXY_FROM_MAX);
+				return 1;
+			}
+			proxy_from[nproxy_from++] = optarg;
+			cfg.proxy_from = proxy_from;
+			break;
+		case OPT_REUSE_PORT:
+			cfg.reuse_port = true;
+			break;
 		case '?':
 		default:
 			if (optopt && optopt < 256 && strchr("cs", optopt))
@@ -500,7 +577,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc > 2) {
-		fprintf(stderr, usage_text, program);
+		fprintf(stderr, usage_text, program, program);
 		fprintf(stderr, "Invalid arguments: ");
 		for (int i = 0; i < argc; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", argv[i]);
@@ -511,15 +588,29 @@ main(int argc, char **argv)
 		localspec = argv[0];
 	if (argc >= 2)
 		remotespec = argv[1];
-	if (!parse_spec(localspec, localhost, sizeof(localhost), &cfg.port,
-	    &bad_port))
+	if (strncmp(localspec, "unix:", 5) == 0) {
+		cfg.unix_path = localspec + 5;
+		snprintf(localhost, sizeof(localhost), "%s", localspec);
+		cfg.port = 0;
+	} else if (!parse_spec(localspec, localhost, sizeof(localhost),
+	    &cfg.port, &bad_port))
 		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
 		    localspec);
+	if (cfg.unix_mode && !cfg.unix_path) {
+		fprintf(stderr, "%s: --socket-mode needs a unix:PATH address\n",
+		    program);
+		return 1;
+	}
+	if (cfg.proxy_from && !cfg.proxy_protocol) {
+		fprintf(stderr, "%s: --proxy-from needs --proxy-protocol\n",
+		    program);
+		return 1;
+	}
 	if (!parse_spec(remotespec, remotehost, sizeof(remotehost),
 	    &cfg.remote_port, &bad_port))
 		usage(1, bad_port ? "Bad remote port: %s" :
 		    "Bad remote spec: %s", remotespec);
-	cfg.host = localhost;
+	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
 
 	cls = class_lookup(classname);
