@@ -69,6 +69,13 @@
 #define OUT_CAP		512	/* replies to one pipelined burst */
 #define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
 #define DRAIN_MAX	65536	/* input dropped at the end (channel_drain) */
+/*
+ * HELO names shorter than this are kept in the channel, not strdup()ed.
+ * The first malloc() a thread makes gives it glibc's per-thread cache
+ * (tcache, about 650 bytes), and an idle session that made none is that
+ * much smaller.
+ */
+#define HELO_KEEP	64
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
 
 /* What the line reader returns besides "here is a line". */
@@ -115,6 +122,7 @@ struct smtpd_channel {
 
 	_Atomic int		 state;		/* enum smtpd_channel_state */
 	char			*seen_greeting;	/* NULL before HELO/EHLO */
+	char			 helo_small[HELO_KEEP];	/* seen_greeting, if short */
 	bool			 extended_smtp;	/* EHLO was used */
 	bool			 closing;	/* QUIT, or an error: stop reading */
 	int			 junk;		/* bad commands in a row */
@@ -783,7 +791,11 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, r);
 		return false;
 	}
-	if ((copy = strdup(arg)) == NULL) {
+	/* A usual name is kept inside the channel: an idle session then
+	 * has made no allocation in its thread (see HELO_KEEP). */
+	if (strlen(arg) < sizeof(ch->helo_small))
+		copy = strcpy(ch->helo_small, arg);
+	else if ((copy = strdup(arg)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
 		return false;
 	}
@@ -1695,7 +1707,8 @@ channel_free(struct smtpd_channel *ch)
 	free(ch->tx.rcpttos);
 	params_clear(&ch->mail_options);
 	params_clear(&ch->rcpt_options);
-	free(ch->seen_greeting);
+	if (ch->seen_greeting != ch->helo_small)
+		free(ch->seen_greeting);
 	free(ch->msg.data);
 	if (ch->in != ch->in_small)
 		free(ch->in);

@@ -776,8 +776,10 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
  * in its worker so the listener only accepts: an accepted UNIX-domain
  * socket does not inherit the listener's timeouts, as TCP's does; and
  * behind a load balancer the PROXY header comes first.  false: close.
+ * Not inlined: its buffers would sit in server_worker's frame, under
+ * every idle session, and push it onto a second stack page.
  */
-static bool
+static __attribute__((noinline)) bool
 worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
 {
 	char why[128];
