@@ -91,6 +91,7 @@ API_LDFLAGS = -Wl,-exported_symbol,'_smtpd_*'
 API_HIDE    = true
 LD_STATIC   =
 LD_DYNAMIC  =
+LD_NOW      = -Wl,-bind_at_load
 RUN_STAGED  = DYLD_LIBRARY_PATH="$(STAGE)$(STAGE_PREFIX)/lib"
 else
 SO_LDFLAGS  = -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=smtpd.map
@@ -98,6 +99,7 @@ API_LDFLAGS =
 API_HIDE    = $(OBJCOPY) --wildcard --keep-global-symbol='smtpd_*'
 LD_STATIC   = -Wl,-Bstatic
 LD_DYNAMIC  = -Wl,-Bdynamic
+LD_NOW      = -Wl,-z,now
 RUN_STAGED  =
 endif
 
@@ -123,8 +125,11 @@ $(B)libsmtpd-api.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(B)libsmtpd-api.o
 
+# -z now: every symbol is bound at start, not at its first call in some
+# worker, where the dynamic linker's lookup (and the register state it
+# saves) would take a second page of that thread's stack for good.
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) $(LD_NOW) -o $@ $^ $(LDLIBS)
 
 # ---- running ------------------------------------------------------------
 

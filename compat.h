@@ -410,9 +410,9 @@ compat_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 
 /* ---- threads and identities ------------------------------------------ */
 
-/* compat_thread_batch - mark the calling thread as batch work: Linux's
- * scheduler then does not let a woken worker preempt the accept loop.
- * Elsewhere nothing (the default policy serves as well). */
+/* compat_thread_batch - put the calling thread under SCHED_BATCH (a
+ * woken worker does not preempt the one running; --sched-batch).  Where
+ * there is no SCHED_BATCH, nothing: the thread keeps the default policy. */
 static inline void
 compat_thread_batch(void)
 {
