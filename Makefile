@@ -257,7 +257,8 @@ $(B)tests/lmtp-hooked: tests/lmtp_hooked.c $(HEADERS) $(B)libsmtpd.a
 	    $(B)libsmtpd.a $(LDLIBS)
 
 integration: $(B)smtpd $(B)tests/lmtp-hooked
-	SMTPD=./$(B)smtpd $(PYTHON) tests/run_integration.py
+	SMTPD=./$(B)smtpd $(if $(PORTABLE),SMTPD_PORTABLE=1) \
+	    $(PYTHON) tests/run_integration.py
 
 # The examples, built as a project outside this repository would build
 # them: install into a scratch DESTDIR, compile with the flags pkg-config

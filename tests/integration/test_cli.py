@@ -136,6 +136,9 @@ class CommandLineTest(ServerTestCase):
         self.assertNotIn('MESSAGE FOLLOWS', srv.stderr())
 
 
+@unittest.skipUnless(hasattr(os, 'SCHED_BATCH') and
+                     os.path.isdir('/proc/self/task'),
+                     'SCHED_BATCH and /proc are Linux\'s')
 class SchedulingTest(ServerTestCase):
     """Workers run under the normal policy unless --sched-batch asks for
     SCHED_BATCH (which loses every wake-up to a busy neighbour)."""
@@ -155,6 +158,8 @@ class SchedulingTest(ServerTestCase):
     def test_workers_run_under_the_normal_policy_by_default(self):
         self.assertNotIn(os.SCHED_BATCH, self.worker_policies())
 
+    @unittest.skipIf(os.environ.get('SMTPD_PORTABLE'),
+                     'a PORTABLE build has no SCHED_BATCH, as macOS has none')
     def test_sched_batch_option_runs_the_workers_under_sched_batch(self):
         policies = self.worker_policies('--sched-batch')
         self.assertIn(os.SCHED_BATCH, policies)
