@@ -15,6 +15,7 @@ struct delivered delivered;
 /* test_server.c: the library's API over real sockets. */
 int	unit_add_server_tests(void);
 int	unit_add_relay_tests(void);
+int	unit_add_auth_tests(void);
 
 struct memory_io {
 	const char	*in;
@@ -208,7 +209,7 @@ main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	if (unit_add_channel_tests() != 0 || unit_add_server_tests() != 0 ||
-	    unit_add_relay_tests() != 0) {
+	    unit_add_relay_tests() != 0 || unit_add_auth_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
 	}
