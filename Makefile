@@ -41,13 +41,14 @@ TLS_CFLAGS :=
 PC_REQUIRES =
 endif
 
-LIB_SRCS = server.c channel.c handlers.c inbox.c relay.c proxy.c maildir.c \
-	   io.c tls.c auth.c
+LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
+	   mailman.c maildir.c io.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h tls.h auth.h
+	   server_internal.h channel_internal.h proxy_internal.h address.h \
+	   tls.h auth.h
 
-all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)libsmtpd.so.1
+all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)$(SO_NAME)
 
 $(B)%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -64,12 +65,17 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 
 # ---- the shared library ------------------------------------------------
 #
-# libsmtpd.so.1.0.0, soname libsmtpd.so.1: a program linked today keeps
-# running with any 1.x.y.  Bump SO_MAJOR when a change breaks the ABI (a
-# field added to a struct the caller allocates, such as smtpd_config, is
-# such a change).  smtpd.map exports the public API, smtpd_*, only.
+# libsmtpd.so.2.0.0, soname libsmtpd.so.2: a program linked today keeps
+# running with any 2.x.y.  2, not 1: struct smtpd_config gained its size
+# field (first, so every later field moved), and smtpd_hooks and
+# smtpd_handler their reserved slots, which no program built for 1 can
+# run with.  From 2 on the structs grow without a new soname, as server.h
+# says at its top (the ABI policy; tests/abi checks it): fields appended
+# to smtpd_config and smtpd_message, hooks taking reserved slots.  Bump
+# SO_MAJOR only for a change that policy does not allow.  smtpd.map
+# exports the public API, smtpd_*, only.
 
-SO_MAJOR   = 1
+SO_MAJOR   = 2
 SO_VERSION = $(SO_MAJOR).0.0
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
@@ -176,7 +182,7 @@ uninstall:
 
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
-	    tests/unit/test_auth.c
+	    tests/unit/test_address.c tests/unit/test_auth.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
@@ -186,6 +192,26 @@ $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 
 test-deps:
 	@sh tests/install-deps.sh
+
+# The ABI policy (server.h), tested: tests/abi/old_program.c is built
+# against the frozen 2.0 header and linked with a build of the library
+# that tests/abi/grow.py gave one more struct smtpd_config field, as a
+# later release would; under AddressSanitizer, so that a read or write
+# past the program's smaller struct fails the test.
+ABI_B        = $(or $(B),build/)abi/
+ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
+
+$(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
+	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	rm -rf $(ABI_B)src
+	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
+	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
+	    $(LDLIBS)
+
+abi: $(ABI_B)old_program
+	./$(ABI_B)old_program
 
 unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
@@ -238,6 +264,7 @@ examples: all
 test: test-deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) abi
 	$(MAKE) fuzz-replay
 	$(MAKE) examples
 	$(MAKE) integration
@@ -246,17 +273,20 @@ clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests build/ build-*/ stage/
 
-.PHONY: all run install uninstall examples test test-deps unit integration \
+.PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
 #
-# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory.  Built
-# with -DFUZZ_REPLAY_MAIN it is a program that runs given inputs once:
-# `make fuzz-replay` (part of `make test`) replays the seed corpus and every
-# input that once crashed (fuzz/regressions).  `make fuzz` runs libFuzzer
-# for FUZZ_SECONDS, new inputs going to build-fuzz-corpus/ and crashes to
-# fuzz/crash-* (copy each to fuzz/regressions/ once fixed).
+# fuzz/fuzz_channel.c feeds arbitrary bytes to a channel in memory;
+# fuzz/fuzz_address.c feeds them to the address and parameter parser
+# alone.  Built with -DFUZZ_REPLAY_MAIN each is a program that runs given
+# inputs once: `make fuzz-replay` (part of `make test`) replays the seed
+# corpora (fuzz/corpus, fuzz/corpus-address) and every input that once
+# crashed (fuzz/regressions).  `make fuzz` runs libFuzzer on both for
+# FUZZ_SECONDS in all (the channel two thirds, the parser one third), new
+# inputs going to build-fuzz-corpus*/ and crashes to fuzz/crash-* (copy
+# each to fuzz/regressions/ once fixed).
 # `make check` runs the test suite under ASan+UBSan, TSan and valgrind
 # (tests/check.sh).
 
@@ -264,31 +294,48 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN      = fuzzer-no-link,address,undefined
 FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
 FUZZ_REPLAY   = $(or $(B),build/)fuzz/replay
+FUZZ_REPLAY_ADDRESS = $(or $(B),build/)fuzz/replay-address
 
-$(FUZZ_REPLAY): fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(FUZZ_REPLAY): fuzz/fuzz_channel.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
 	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
 
+$(FUZZ_REPLAY_ADDRESS): fuzz/fuzz_address.c fuzz/replay.h $(HEADERS) \
+	    $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
+	    fuzz/fuzz_address.c $(B)libsmtpd.a $(LDLIBS)
+
 # Only with SAN=$(FUZZ_SAN): the library is instrumented for coverage,
 # the target links libFuzzer's main.
-$(B)fuzz/fuzz_channel: fuzz/fuzz_channel.c $(HEADERS) $(B)libsmtpd.a
+$(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
-	    fuzz/fuzz_channel.c $(B)libsmtpd.a $(LDLIBS)
+	    $< $(B)libsmtpd.a $(LDLIBS)
 
-fuzz-replay: $(FUZZ_REPLAY)
+fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
+	./$(FUZZ_REPLAY_ADDRESS) fuzz/corpus-address
+
+FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
+	     -print_final_stats=1
 
 fuzz:
 	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
-	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_channel
-	@mkdir -p build-fuzz-corpus
-	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-	    -dict=fuzz/smtp.dict -artifact_prefix=fuzz/ -print_final_stats=1 \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" \
+	    $(FUZZ_B)fuzz/fuzz_channel $(FUZZ_B)fuzz/fuzz_address
+	@mkdir -p build-fuzz-corpus build-fuzz-corpus-address
+	t=$$(( $(FUZZ_SECONDS) * 2 / 3 )); [ $$t -gt 0 ] || t=1; \
+	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$$t \
+	    -max_len=16384 -dict=fuzz/smtp.dict $(FUZZ_FLAGS) \
 	    build-fuzz-corpus fuzz/corpus fuzz/regressions
+	t=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) * 2 / 3 )); \
+	[ $$t -gt 0 ] || t=1; \
+	./$(FUZZ_B)fuzz/fuzz_address -max_total_time=$$t \
+	    -max_len=1024 $(FUZZ_FLAGS) \
+	    build-fuzz-corpus-address fuzz/corpus-address
 
 check:
 	sh tests/check.sh

@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
+#include "address.h"
 #include "io.h"
 
 #include <arpa/inet.h>
@@ -84,12 +85,6 @@ struct message_text {
 	bool		 bare_newline;	/* a CR or LF not part of CRLF */
 };
 
-/* A list of MAIL or RCPT parameters, upper-cased, as Python keeps them. */
-struct options {
-	char		**item;
-	size_t		 count;
-};
-
 /* What lives for the connection. */
 struct smtpd_channel {
 	struct smtpd_server	*server;
@@ -106,8 +101,8 @@ struct smtpd_channel {
 	int			 junk;		/* bad commands in a row */
 	struct transaction	 tx;
 	struct message_text	 msg;
-	struct options		 mail_options;	/* of the MAIL that began tx */
-	struct options		 rcpt_options;	/* of the last RCPT, as Python */
+	struct params		 mail_options;	/* of the MAIL that began tx */
+	struct params		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
 
@@ -135,10 +130,12 @@ struct smtpd_channel {
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
-#define NEED_HELO	0x01	/* 503 Error: send HELO first */
-#define NEED_MAIL	0x02	/* 503 Error: need MAIL command */
-#define NEED_RCPT	0x04	/* 503 Error: need RCPT command */
-#define NO_ARG		0x08	/* 501 Syntax: NAME */
+/* They are the public SMTPD_CMD_* of server.h: extra commands
+ * (cfg.commands) are checked by the same command_check. */
+#define NEED_HELO	SMTPD_CMD_NEED_HELO	/* 503 Error: send HELO first */
+#define NEED_MAIL	SMTPD_CMD_NEED_MAIL	/* 503 Error: need MAIL command */
+#define NEED_RCPT	SMTPD_CMD_NEED_RCPT	/* 503 Error: need RCPT command */
+#define NO_ARG		SMTPD_CMD_NO_ARG	/* 501 Syntax: NAME */
 
 struct command {
 	const char	*name;
@@ -302,12 +299,13 @@ channel_fill(struct smtpd_channel *ch)
 	 */
 	if (ch->cfg->timeout > 0 && ch->line_deadline == 0)
 		ch->line_deadline = now_ms() + ch->cfg->timeout * 1000LL;
-	n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
+	/* A signal may interrupt the read: read again. */
+	do
+		n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
+	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return READ_TIMEOUT;
-		if (errno == EINTR)
-			return channel_fill(ch);
 		return READ_ERROR;
 	}
 	if (n == 0)
@@ -500,56 +498,63 @@ channel_read_data(struct smtpd_channel *ch)
 }
 
 /* ------------------------------------------------------------------ */
-/* State                                                               */
+/* Hooks                                                               */
 /* ------------------------------------------------------------------ */
 
-static void
-options_clear(struct options *o)
-{
-	for (size_t i = 0; i < o->count; i++)
-		free(o->item[i]);
-	free(o->item);
-	o->item = NULL;
-	o->count = 0;
-}
+/* The hooks, named so that one function can call any of them. */
+enum hook {
+	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
+	HOOK_RESET, HOOK_DISCONNECT
+};
 
-/* options_set - Python's params.upper().split(): the words of s, upper-cased. */
-static bool
-options_set(struct options *o, const char *s)
+/* hook_call - one set of hooks' hook: its reply, or NULL (also when it
+ * is not set, or is one that has no reply). */
+static const char *
+hook_call(struct smtpd_channel *ch, const struct smtpd_hooks *h, void *ctx,
+    enum hook which, const char *arg, const struct smtpd_message *m)
 {
-	options_clear(o);
-	for (;;) {
-		while (*s && isspace((unsigned char)*s))
-			s++;
-		if (*s == '\0')
-			return true;
-		const char *w = s;
-		while (*s && !isspace((unsigned char)*s))
-			s++;
-		char **items = realloc(o->item, (o->count + 1) * sizeof(*items));
-		if (items == NULL)
-			return false;
-		o->item = items;
-		char *word = strndup(w, (size_t)(s - w));
-		if (word == NULL)
-			return false;
-		for (char *c = word; *c; c++)
-			*c = (char)toupper((unsigned char)*c);
-		o->item[o->count++] = word;
+	switch (which) {
+	case HOOK_CONNECT:
+		return h->on_connect ? h->on_connect(ch, ctx) : NULL;
+	case HOOK_HELO:
+		return h->on_helo ? h->on_helo(ch, arg, ctx) : NULL;
+	case HOOK_MAIL:
+		return h->on_mail ? h->on_mail(ch, arg, ctx) : NULL;
+	case HOOK_RCPT:
+		return h->on_rcpt ? h->on_rcpt(ch, arg, ctx) : NULL;
+	case HOOK_DATA:
+		return h->on_data ? h->on_data(ch, m, ctx) : NULL;
+	case HOOK_RESET:
+		if (h->on_reset)
+			h->on_reset(ch, ctx);
+		return NULL;
+	case HOOK_DISCONNECT:
+		if (h->on_disconnect)
+			h->on_disconnect(ch, ctx);
+		return NULL;
 	}
+	return NULL;
 }
 
-/* channel_call_reset - tell the hooks the transaction is over. */
-static void
-channel_call_reset(struct smtpd_channel *ch)
+/* hook_run - the configuration's hook, then the handler's: the first
+ * reply wins (server.h); hooks without a reply both run. */
+static const char *
+hook_run(struct smtpd_channel *ch, enum hook which, const char *arg,
+    const struct smtpd_message *m)
 {
-	const struct smtpd_config *cfg = ch->cfg;
+	const struct smtpd_config *c = ch->cfg;
+	const char *r;
 
-	if (cfg->hooks.on_reset)
-		cfg->hooks.on_reset(ch, cfg->hooks.ctx);
-	if (cfg->handler.hooks.on_reset)
-		cfg->handler.hooks.on_reset(ch, cfg->handler.ctx);
+	r = hook_call(ch, &c->hooks, c->hooks.ctx, which, arg, m);
+	if (r == NULL)
+		r = hook_call(ch, &c->handler.hooks, c->handler.ctx, which,
+		    arg, m);
+	return r;
 }
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+/* ------------------------------------------------------------------ */
 
 /* transaction_reset - forget MAIL and RCPT (Python's _set_post_data_state). */
 static void
@@ -566,7 +571,7 @@ transaction_reset(struct smtpd_channel *ch)
 	tx->smtputf8 = false;
 	ch->state = SMTPD_COMMAND;
 	if (had)
-		channel_call_reset(ch);
+		hook_run(ch, HOOK_RESET, NULL, NULL);
 }
 
 /* channel_rset - transaction_reset, and forget the last message too
@@ -578,297 +583,6 @@ channel_rset(struct smtpd_channel *ch)
 	ch->msg.len = 0;
 	if (ch->msg.data)
 		ch->msg.data[0] = '\0';
-}
-
-/* ------------------------------------------------------------------ */
-/* Parsing                                                             */
-/* ------------------------------------------------------------------ */
-
-/* Python's str.strip() for the ASCII white space a command may carry. */
-static bool
-is_py_space(unsigned char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
-}
-
-static char *
-strip(char *s)
-{
-	char *e;
-
-	while (is_py_space((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && is_py_space((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* strip_keyword - the text after "FROM:"/"TO:", stripped, or NULL. */
-static char *
-strip_keyword(char *arg, const char *keyword)
-{
-	size_t n = strlen(keyword);
-
-	if (strncasecmp(arg, keyword, n) != 0)
-		return NULL;
-	return strip(arg + n);
-}
-
-/* RFC 5322 atext, and any byte of a UTF-8 sequence (RFC 6532). */
-static bool
-is_atext(unsigned char c)
-{
-	return isalnum(c) || c >= 0x80 ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/*
- * parse_local - a local part: dot-separated atoms and quoted strings, as
- * loosely as Python's parser takes them (".a", "a..b").  Writes it to out
- * the way Python's addr_spec prints it: bare when it is all atext and
- * dots, quoted otherwise.
- */
-static const char *
-parse_local(const char *s, char *out, size_t outsz)
-{
-	char value[LINE_MAX_ANY + 1];
-	size_t n = 0;
-	bool plain = true;
-
-	while (*s == '.' || *s == '"' || is_atext((unsigned char)*s)) {
-		if (*s == '"') {
-			for (s++; *s != '"'; s++) {
-				if (*s == '\0')
-					return NULL;
-				if (*s == '\\' && s[1] != '\0')
-					s++;
-				if (!is_atext((unsigned char)*s) && *s != '.')
-					plain = false;
-				value[n++] = *s;
-			}
-			s++;
-		} else {
-			value[n++] = *s++;
-		}
-	}
-	if (n == 0)
-		return NULL;
-	value[n] = '\0';
-	if (plain) {
-		snprintf(out, outsz, "%s", value);
-	} else {
-		size_t o = 0;
-
-		out[o++] = '"';
-		for (size_t i = 0; i < n && o + 3 < outsz; i++) {
-			if (value[i] == '"' || value[i] == '\\')
-				out[o++] = '\\';
-			out[o++] = value[i];
-		}
-		out[o++] = '"';
-		out[o] = '\0';
-	}
-	return s;
-}
-
-/* parse_domain - a dot-atom domain or an address literal "[...]". */
-static const char *
-parse_domain(const char *s)
-{
-	if (*s == '[') {
-		const char *e = strchr(s, ']');
-
-		return e ? e + 1 : NULL;
-	}
-	if (!is_atext((unsigned char)*s))
-		return NULL;
-	for (;;) {
-		while (is_atext((unsigned char)*s))
-			s++;
-		if (*s != '.')
-			return s;
-		s++;
-		if (!is_atext((unsigned char)*s))
-			return NULL;	/* "a@b." */
-	}
-}
-
-/* parse_addr_spec - local-part ["@" domain] into out; the rest, or NULL. */
-static const char *
-parse_addr_spec(const char *s, char *out, size_t outsz)
-{
-	const char *d;
-	size_t n;
-
-	if ((s = parse_local(s, out, outsz)) == NULL)
-		return NULL;
-	if (*s != '@')
-		return s;
-	if ((d = parse_domain(s + 1)) == NULL || *d == '@')
-		return NULL;
-	n = strlen(out);
-	snprintf(out + n, outsz - n, "%.*s", (int)(d - s), s);
-	return d;
-}
-
-/*
- * parse_address - Python's SMTPChannel._getaddr: an address "<a@b>",
- * "<>", "a@b", "<@route:a@b>", quoted local parts; the parameters after it
- * in *rest.  Returns false where Python's parser raises (it then drops the
- * connection; we answer the command's syntax error).
- */
-static bool
-parse_address(char *arg, char *out, size_t outsz, char **rest)
-{
-	const char *s = arg;
-
-	while (is_py_space((unsigned char)*s))
-		s++;
-	if (*s == '\0')
-		return false;
-	if (*s == '<') {
-		s++;
-		if (*s == '>') {
-			snprintf(out, outsz, "<>");
-			*rest = (char *)s + 1;
-			return true;
-		}
-		while (*s == '@') {		/* obsolete source route */
-			if ((s = parse_domain(s + 1)) == NULL)
-				return false;
-			if (*s == ',' && s[1] == '@')
-				s++;
-			else if (*s == ':')
-				s++;
-			else
-				return false;
-		}
-		if ((s = parse_addr_spec(s, out, outsz)) == NULL)
-			return false;
-		if (*s == '>')
-			s++;
-	} else if ((s = parse_addr_spec(s, out, outsz)) == NULL) {
-		return false;
-	}
-	while (is_py_space((unsigned char)*s))
-		s++;
-	*rest = (char *)s;
-	return true;
-}
-
-/*
- * params_valid - Python's _getparams over the upper-cased words: each is
- * KEY or KEY=VALUE with an alphanumeric key and a non-empty value.
- */
-static bool
-params_valid(const struct options *o)
-{
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-		const char *eq = strchr(p, '=');
-		size_t klen = eq ? (size_t)(eq - p) : strlen(p);
-
-		if (klen == 0 || (eq && eq[1] == '\0'))
-			return false;
-		for (size_t k = 0; k < klen; k++)
-			if (!isalnum((unsigned char)p[k]) &&
-			    (unsigned char)p[k] < 0x80)
-				return false;
-	}
-	return true;
-}
-
-/* param_find - the last parameter named key (a later one wins, as in a
- * Python dict): its value, "" when it has none, NULL when absent. */
-static const char *
-param_find(const struct options *o, const char *key, size_t *index)
-{
-	size_t klen = strlen(key);
-	const char *found = NULL;
-
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-
-		if (strncmp(p, key, klen) == 0 &&
-		    (p[klen] == '\0' || p[klen] == '=')) {
-			found = p[klen] ? p + klen + 1 : "";
-			if (index)
-				*index = i;
-		}
-	}
-	return found;
-}
-
-/* params_other - true if a parameter other than the known ones is present. */
-static bool
-params_other(const struct options *o, const char *const *known)
-{
-	for (size_t i = 0; i < o->count; i++) {
-		const char *p = o->item[i];
-		size_t klen = strcspn(p, "=");
-		bool ok = false;
-
-		for (const char *const *k = known; *k; k++)
-			if (strlen(*k) == klen && strncmp(p, *k, klen) == 0)
-				ok = true;
-		if (!ok)
-			return true;
-	}
-	return false;
-}
-
-/* ------------------------------------------------------------------ */
-/* Hooks                                                               */
-/* ------------------------------------------------------------------ */
-
-/* The hooks that get the command's argument: HELO/EHLO name, addresses. */
-enum text_hook { HOOK_HELO, HOOK_MAIL, HOOK_RCPT };
-typedef const char *(*text_hook_fn)(struct smtpd_channel *, const char *,
-    void *);
-
-static text_hook_fn
-text_hook_of(const struct smtpd_hooks *h, enum text_hook which)
-{
-	switch (which) {
-	case HOOK_HELO:
-		return h->on_helo;
-	case HOOK_MAIL:
-		return h->on_mail;
-	case HOOK_RCPT:
-		return h->on_rcpt;
-	}
-	return NULL;
-}
-
-/* hook_text - the configuration's hook, then the handler's: the first
- * reply wins.  hook_data likewise. */
-static const char *
-hook_text(struct smtpd_channel *ch, enum text_hook which, const char *arg)
-{
-	const struct smtpd_config *c = ch->cfg;
-	text_hook_fn mine = text_hook_of(&c->hooks, which);
-	text_hook_fn handler = text_hook_of(&c->handler.hooks, which);
-	const char *r = NULL;
-
-	if (mine)
-		r = mine(ch, arg, c->hooks.ctx);
-	if (r == NULL && handler)
-		r = handler(ch, arg, c->handler.ctx);
-	return r;
-}
-
-static const char *
-hook_data(struct smtpd_channel *ch, const struct smtpd_message *m)
-{
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
-
-	if (c->hooks.on_data)
-		r = c->hooks.on_data(ch, m, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_data)
-		r = c->handler.hooks.on_data(ch, m, c->handler.ctx);
-	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -891,7 +605,7 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, "503 Duplicate HELO/EHLO");
 		return false;
 	}
-	if ((r = hook_text(ch, HOOK_HELO, arg)) != NULL) {
+	if ((r = hook_run(ch, HOOK_HELO, arg, NULL)) != NULL) {
 		channel_push(ch, r);
 		return false;
 	}
@@ -960,8 +674,8 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 	const char *v, *r;
 	bool smtputf8 = false;
 
-	if ((a = strip_keyword(arg, "FROM:")) == NULL ||
-	    !parse_address(a, address, sizeof(address), &rest) ||
+	if ((a = address_after_keyword(arg, "FROM:")) == NULL ||
+	    !address_parse(a, address, sizeof(address), &rest) ||
 	    (!ch->extended_smtp && *rest)) {
 		channel_push(ch, syntaxerr);
 		return;
@@ -970,7 +684,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "503 Error: nested MAIL command");
 		return;
 	}
-	if (!options_set(&ch->mail_options, rest)) {
+	if (!params_set(&ch->mail_options, rest)) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
@@ -979,21 +693,21 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		return;
 	}
 	if (!cfg->decode_data &&
-	    (v = param_find(&ch->mail_options, "BODY", NULL)) != NULL &&
+	    (v = params_find(&ch->mail_options, "BODY", NULL)) != NULL &&
 	    strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0) {
 		channel_push(ch,
 		    "501 Error: BODY can only be one of 7BIT, 8BITMIME");
 		return;
 	}
 	if (cfg->enable_smtputf8 &&
-	    (v = param_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
+	    (v = params_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
 		if (*v != '\0') {
 			channel_push(ch, "501 Error: SMTPUTF8 takes no arguments");
 			return;
 		}
 		smtputf8 = true;
 	}
-	if ((v = param_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
+	if ((v = params_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
 		/* Python crashes on a bare SIZE; it is a syntax error. */
 		if (*v == '\0' || strspn(v, "0123456789") != strlen(v)) {
 			channel_push(ch, syntaxerr);
@@ -1017,7 +731,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		    "555 MAIL FROM parameters not recognized or not implemented");
 		return;
 	}
-	if ((r = hook_text(ch, HOOK_MAIL, address)) != NULL) {
+	if ((r = hook_run(ch, HOOK_MAIL, address, NULL)) != NULL) {
 		channel_push(ch, r);
 		return;
 	}
@@ -1040,15 +754,15 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 	char address[LINE_MAX_ANY + 3], *rest, *a, *copy;
 	const char *r;
 
-	if ((a = strip_keyword(arg, "TO:")) == NULL ||
-	    !parse_address(a, address, sizeof(address), &rest) ||
+	if ((a = address_after_keyword(arg, "TO:")) == NULL ||
+	    !address_parse(a, address, sizeof(address), &rest) ||
 	    (!ch->extended_smtp && *rest)) {
 		channel_push(ch, syntaxerr);
 		return;
 	}
 	/* Python keeps the options of the last RCPT that got this far, even
 	 * a refused one, and passes them to process_message. */
-	if (!options_set(&ch->rcpt_options, rest)) {
+	if (!params_set(&ch->rcpt_options, rest)) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
@@ -1084,7 +798,7 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
-	if ((r = hook_text(ch, HOOK_RCPT, address)) != NULL) {
+	if ((r = hook_run(ch, HOOK_RCPT, address, NULL)) != NULL) {
 		free(copy);
 		channel_push(ch, r);
 		return;
@@ -1120,18 +834,20 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 static void
 smtp_help(struct smtpd_channel *ch, char *arg)
 {
+	/* params: the command takes parameters after EHLO. */
 	static const struct {
 		const char *name, *text;
+		bool params;
 	} help[] = {
-		{ "EHLO", "250 Syntax: EHLO hostname" },
-		{ "HELO", "250 Syntax: HELO hostname" },
-		{ "MAIL", "250 Syntax: MAIL FROM: <address>" },
-		{ "RCPT", "250 Syntax: RCPT TO: <address>" },
-		{ "DATA", "250 Syntax: DATA" },
-		{ "RSET", "250 Syntax: RSET" },
-		{ "NOOP", "250 Syntax: NOOP" },
-		{ "QUIT", "250 Syntax: QUIT" },
-		{ "VRFY", "250 Syntax: VRFY <address>" },
+		{ "EHLO", "250 Syntax: EHLO hostname", false },
+		{ "HELO", "250 Syntax: HELO hostname", false },
+		{ "MAIL", "250 Syntax: MAIL FROM: <address>", true },
+		{ "RCPT", "250 Syntax: RCPT TO: <address>", true },
+		{ "DATA", "250 Syntax: DATA", false },
+		{ "RSET", "250 Syntax: RSET", false },
+		{ "NOOP", "250 Syntax: NOOP", false },
+		{ "QUIT", "250 Syntax: QUIT", false },
+		{ "VRFY", "250 Syntax: VRFY <address>", false },
 	};
 
 	if (*arg == '\0') {
@@ -1142,8 +858,7 @@ smtp_help(struct smtpd_channel *ch, char *arg)
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++) {
 		if (strcasecmp(arg, help[i].name) != 0)
 			continue;
-		/* MAIL and RCPT take parameters after EHLO. */
-		if (ch->extended_smtp && (i == 2 || i == 3))
+		if (ch->extended_smtp && help[i].params)
 			channel_pushf(ch, "%s [SP <mail-parameters>]",
 			    help[i].text);
 		else
@@ -1162,7 +877,7 @@ smtp_vrfy(struct smtpd_channel *ch, char *arg)
 
 	if (*arg == '\0')
 		channel_push(ch, "501 Syntax: VRFY <address>");
-	else if (parse_address(arg, address, sizeof(address), &rest))
+	else if (address_parse(arg, address, sizeof(address), &rest))
 		channel_push(ch, "252 Cannot VRFY user, but will accept "
 		    "message and attempt delivery");
 	else
@@ -1191,25 +906,36 @@ command_find(const char *name)
 	return NULL;
 }
 
-/* command_check - may this command run now?  Answers when it may not. */
+/* channel_is_builtin - true if name (any case) is a built-in command. */
+bool
+channel_is_builtin(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* command_check - may the command name, with these flags, run now?
+ * Answers when it may not.  Built-in and extra commands alike. */
 static bool
-command_check(struct smtpd_channel *ch, const struct command *cmd,
+command_check(struct smtpd_channel *ch, const char *name, unsigned flags,
     const char *arg)
 {
-	if ((cmd->flags & NEED_HELO) && ch->seen_greeting == NULL) {
+	if ((flags & NEED_HELO) && ch->seen_greeting == NULL) {
 		channel_push(ch, "503 Error: send HELO first");
 		return false;
 	}
-	if ((cmd->flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
+	if ((flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
 		channel_push(ch, "503 Error: need MAIL command");
 		return false;
 	}
-	if ((cmd->flags & NEED_RCPT) && ch->tx.rcpt_count == 0) {
+	if ((flags & NEED_RCPT) && ch->tx.rcpt_count == 0) {
 		channel_push(ch, "503 Error: need RCPT command");
 		return false;
 	}
-	if ((cmd->flags & NO_ARG) && *arg != '\0') {
-		channel_pushf(ch, "501 Syntax: %s", cmd->name);
+	if ((flags & NO_ARG) && *arg != '\0') {
+		channel_pushf(ch, "501 Syntax: %s", name);
 		return false;
 	}
 	return true;
@@ -1272,7 +998,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	 * place (the line is ours), the argument stripped. */
 	name = line;
 	sp = strchr(line, ' ');
-	arg = sp ? strip(sp + 1) : line + len;
+	arg = sp ? address_strip(sp + 1) : line + len;
 	if (sp)
 		*sp = '\0';
 	for (char *c = name; *c; c++)
@@ -1286,7 +1012,8 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		const struct smtpd_command *c = &ch->cfg->commands[i];
 
 		if (strcasecmp(c->name, name) == 0) {
-			channel_push(ch, c->run(ch, arg, c->ctx));
+			if (command_check(ch, name, c->flags, arg))
+				channel_push(ch, c->run(ch, arg, c->ctx));
 			return;
 		}
 	}
@@ -1295,7 +1022,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		    name);
 		return;
 	}
-	if (command_check(ch, cmd, arg))
+	if (command_check(ch, cmd->name, cmd->flags, arg))
 		cmd->proceed(ch, arg);
 }
 
@@ -1381,7 +1108,7 @@ channel_end_data(struct smtpd_channel *ch)
 		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
 		msg.rcpt_option_count = ch->rcpt_options.count;
 	}
-	if ((r = hook_data(ch, &msg)) == NULL)
+	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) == NULL)
 		r = channel_deliver(ch, &msg);
 	channel_push(ch, r ? r : "250 OK");
 	transaction_reset(ch);
@@ -1437,13 +1164,8 @@ channel_prepare(struct smtpd_server *srv)
 static void
 channel_greet(struct smtpd_channel *ch)
 {
-	const struct smtpd_config *c = ch->cfg;
-	const char *r = NULL;
+	const char *r = hook_run(ch, HOOK_CONNECT, NULL, NULL);
 
-	if (c->hooks.on_connect)
-		r = c->hooks.on_connect(ch, c->hooks.ctx);
-	if (r == NULL && c->handler.hooks.on_connect)
-		r = c->handler.hooks.on_connect(ch, c->handler.ctx);
 	if (r != NULL) {
 		channel_push(ch, r);
 		if (r[0] == '4' || r[0] == '5')
@@ -1583,21 +1305,15 @@ channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 void
 channel_free(struct smtpd_channel *ch)
 {
-	const struct smtpd_config *c;
-
 	if (ch == NULL)
 		return;
-	c = ch->cfg;
 	transaction_reset(ch);
-	if (c->hooks.on_disconnect)
-		c->hooks.on_disconnect(ch, c->hooks.ctx);
-	if (c->handler.hooks.on_disconnect)
-		c->handler.hooks.on_disconnect(ch, c->handler.ctx);
+	hook_run(ch, HOOK_DISCONNECT, NULL, NULL);
 	if (ch->fd >= 0)
 		close(ch->fd);
 	free(ch->tx.rcpttos);
-	options_clear(&ch->mail_options);
-	options_clear(&ch->rcpt_options);
+	params_clear(&ch->mail_options);
+	params_clear(&ch->rcpt_options);
 	free(ch->seen_greeting);
 	free(ch->msg.data);
 	free(ch);

@@ -39,5 +39,7 @@ void		 channel_run(struct smtpd_channel *);
 void		 channel_free(struct smtpd_channel *);
 /* channel_in_data - true while a message is being received. */
 bool		 channel_in_data(const struct smtpd_channel *);
+/* channel_is_builtin - true if name (any case) is a built-in command. */
+bool		 channel_is_builtin(const char *name);
 
 #endif /* SMTPD_CHANNEL_INTERNAL_H */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * delivery.h - the built-in handlers that pass each message on and never
- * drop one silently: PureProxy and MailmanProxy (proxy.c) relay to an
- * upstream SMTP server or hand list mail to Mailman; Maildir (maildir.c)
- * writes each message into a Maildir.
+ * drop one silently: PureProxy (proxy.c) and MailmanProxy (mailman.c)
+ * relay to an upstream SMTP server or hand list mail to Mailman; Maildir
+ * (maildir.c) writes each message into a Maildir.
  *
  *	struct smtpd_proxy_options po = {
  *		.remote_host = "mail.example.com", .remote_port = 25,

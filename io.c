@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * io.c - a monotonic clock and the send/write loops (io.h).
+ * io.c - a monotonic clock, the send/write loops and the descriptor
+ * options (io.h).
  */
 #define _GNU_SOURCE
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -54,4 +61,97 @@ int
 write_all(int fd, const void *buf, size_t len)
 {
 	return put_all(fd, buf, len, 0);
+}
+
+/* io_fail - the reason for a failed call, into err (which may be NULL:
+ * the caller then reads errno, kept as the call left it); returns -1. */
+static int
+io_fail(const char *what, char *err, size_t errsz)
+{
+	int e = errno;
+
+	if (err != NULL && errsz > 0)
+		snprintf(err, errsz, "%s: %s", what, strerror(e));
+	errno = e;
+	return -1;
+}
+
+/* io_setsockopt - one option, or -1 with what failed in err. */
+static int
+io_setsockopt(int fd, int level, int name, const void *val, socklen_t len,
+    const char *what, char *err, size_t errsz)
+{
+	if (setsockopt(fd, level, name, val, len) != 0)
+		return io_fail(what, err, errsz);
+	return 0;
+}
+
+int
+io_set_nonblock(int fd, bool on, char *err, size_t errsz)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0)
+		return io_fail("fcntl F_GETFL", err, errsz);
+	flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+	if (fcntl(fd, F_SETFL, flags) != 0)
+		return io_fail("fcntl O_NONBLOCK", err, errsz);
+	return 0;
+}
+
+int
+io_set_cloexec(int fd, char *err, size_t errsz)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+		return io_fail("fcntl FD_CLOEXEC", err, errsz);
+	return 0;
+}
+
+int
+io_set_send_timeout(int fd, int seconds, char *err, size_t errsz)
+{
+	struct timeval tv = { .tv_sec = seconds };
+
+	return io_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv),
+	    "setsockopt SO_SNDTIMEO", err, errsz);
+}
+
+int
+io_set_timeouts(int fd, int seconds, char *err, size_t errsz)
+{
+	struct timeval tv = { .tv_sec = seconds };
+
+	if (io_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv),
+	    "setsockopt SO_RCVTIMEO", err, errsz) != 0)
+		return -1;
+	return io_set_send_timeout(fd, seconds, err, errsz);
+}
+
+int
+io_set_reuseaddr(int fd, char *err, size_t errsz)
+{
+	int one = 1;
+
+	return io_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one),
+	    "setsockopt SO_REUSEADDR", err, errsz);
+}
+
+int
+io_set_nodelay(int fd, char *err, size_t errsz)
+{
+	int one = 1;
+
+	return io_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one),
+	    "setsockopt TCP_NODELAY", err, errsz);
+}
+
+int
+io_set_v6only(int fd, bool on, char *err, size_t errsz)
+{
+	int v = on;
+
+	return io_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v),
+	    "setsockopt IPV6_V6ONLY", err, errsz);
 }

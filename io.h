@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * io.h - the few system helpers every part of the server shares: a
- * monotonic clock for deadlines, and "send or write all of it" loops that
- * retry after EINTR.  Internal: not installed.
+ * monotonic clock for deadlines, "send or write all of it" loops that
+ * retry after EINTR, and one small function per descriptor option whose
+ * failure would change behaviour (anet style: 0, or -1 with the reason in
+ * the caller's err buffer).  Internal: not installed.
  */
 #ifndef SMTPD_IO_H
 #define SMTPD_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* now_ms - CLOCK_MONOTONIC in milliseconds, for deadlines. */
@@ -19,5 +22,34 @@ int		send_all(int fd, const void *buf, size_t len);
 
 /* write_all - write(2) all of buf to a file.  0, or -1 with errno set. */
 int		write_all(int fd, const void *buf, size_t len);
+
+/* io_set_nonblock - O_NONBLOCK on (a connect with a deadline) or off
+ * (back to blocking I/O under SO_RCVTIMEO/SO_SNDTIMEO). */
+int		io_set_nonblock(int fd, bool on, char *err, size_t errsz);
+
+/* io_set_cloexec - FD_CLOEXEC, for a descriptor not made with *_CLOEXEC:
+ * a handler's child process must not inherit our sockets. */
+int		io_set_cloexec(int fd, char *err, size_t errsz);
+
+/* io_set_timeouts - SO_RCVTIMEO and SO_SNDTIMEO of seconds (> 0): a peer
+ * that stops talking or stops reading cannot hold a thread forever. */
+int		io_set_timeouts(int fd, int seconds, char *err, size_t errsz);
+
+/* io_set_send_timeout - SO_SNDTIMEO alone: a write to a peer that stopped
+ * reading fails after seconds (> 0) instead of blocking. */
+int		io_set_send_timeout(int fd, int seconds, char *err,
+		    size_t errsz);
+
+/* io_set_reuseaddr - SO_REUSEADDR on a listener: a restarted server binds
+ * while the old connections linger in TIME_WAIT. */
+int		io_set_reuseaddr(int fd, char *err, size_t errsz);
+
+/* io_set_nodelay - TCP_NODELAY: replies go out whole, Nagle must not hold
+ * one back waiting for an ACK. */
+int		io_set_nodelay(int fd, char *err, size_t errsz);
+
+/* io_set_v6only - IPV6_V6ONLY on or off; off, an IPv6 listener on :: also
+ * takes IPv4 clients (as ::ffff:a.b.c.d). */
+int		io_set_v6only(int fd, bool on, char *err, size_t errsz);
 
 #endif /* SMTPD_IO_H */

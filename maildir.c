@@ -53,7 +53,6 @@ maildir_make(const char *dir, char *err, size_t errsz)
 	return 0;
 }
 
-
 /* unique_name - "SECONDS.MMICROSECONDSPpidQcounter.host", the Maildir
  * convention; "/" and ":" in the host name are escaped as it says. */
 static void

@@ -13,15 +13,20 @@
  * One command at a time, no pipelining: each RCPT's reply is wanted by our
  * own client as it happens.  Every wait is bounded: a connect by
  * RELAY_CONNECT_TIMEOUT, every reply by the caller's timeout, every write
- * by SO_SNDTIMEO.  After any failure the connection is marked broken and
- * every later call fails at once with the first failure's reason.
+ * by SO_SNDTIMEO.
+ *
+ * One convention throughout, as stdio's error flag: a step that only sends
+ * (relay_connect, relay_put, relay_flush) returns nothing; when it fails,
+ * relay_fail marks the connection broken and remembers why.  Whatever
+ * waits for a reply returns its code, or 0 when there was none - because
+ * this step or an earlier one broke the connection, and then *rep says
+ * why.  So a sequence of steps is checked once, at the reply.
  */
 #define _GNU_SOURCE
 #include "io.h"
 #include "relay.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -31,7 +36,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #define IN_CAP		4096	/* a reply line longer than this is not SMTP */
@@ -52,7 +56,8 @@ struct relay {
 	size_t	 out_len;
 };
 
-/* relay_fail - mark the connection broken and say why in *rep. */
+/* relay_fail - mark the connection broken (the first reason stays) and
+ * put that reason in *rep: the "no reply" of every later call.  0. */
 static int __attribute__((format(printf, 3, 4)))
 relay_fail(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
 {
@@ -84,7 +89,7 @@ relay_fail(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
 static int
 connect_one(const struct addrinfo *ai, long long deadline, int *err)
 {
-	int fd, flags, e = 0;
+	int fd, e = 0;
 	socklen_t elen = sizeof(e);
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
@@ -93,8 +98,11 @@ connect_one(const struct addrinfo *ai, long long deadline, int *err)
 		*err = errno;
 		return -1;
 	}
-	flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (io_set_nonblock(fd, true, NULL, 0) != 0) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		long long left;
@@ -122,12 +130,16 @@ connect_one(const struct addrinfo *ai, long long deadline, int *err)
 			return -1;
 		}
 	}
-	fcntl(fd, F_SETFL, flags);
+	if (io_set_nonblock(fd, false, NULL, 0) != 0) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
 /* relay_connect - try each address of host:port until one answers. */
-static int
+static void
 relay_connect(struct relay *r, const char *host, int port,
     struct relay_reply *rep)
 {
@@ -140,23 +152,26 @@ relay_connect(struct relay *r, const char *host, int port,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(portstr, sizeof(portstr), "%d", port);
-	if ((e = getaddrinfo(host, portstr, &hints, &res)) != 0)
-		return relay_fail(r, rep, "cannot resolve: %s",
-		    gai_strerror(e)), -1;
+	if ((e = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		relay_fail(r, rep, "cannot resolve: %s", gai_strerror(e));
+		return;
+	}
 	limit = r->timeout < RELAY_CONNECT_TIMEOUT ? r->timeout :
 	    RELAY_CONNECT_TIMEOUT;
 	deadline = now_ms() + (long long)limit * 1000;
 	for (ai = res; ai && r->fd < 0; ai = ai->ai_next)
 		r->fd = connect_one(ai, deadline, &err);
 	freeaddrinfo(res);
-	if (r->fd < 0)
-		return relay_fail(r, rep, "cannot connect: %s",
-		    err == ETIMEDOUT ? "timed out" : strerror(err)), -1;
+	if (r->fd < 0) {
+		relay_fail(r, rep, "cannot connect: %s",
+		    err == ETIMEDOUT ? "timed out" : strerror(err));
+		return;
+	}
 
 	/* A write to an upstream that stopped reading must not hang us. */
-	struct timeval tv = { .tv_sec = r->timeout };
-	setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return 0;
+	if (io_set_send_timeout(r->fd, r->timeout, NULL, 0) != 0)
+		relay_fail(r, rep, "cannot set a send timeout: %s",
+		    strerror(errno));
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,28 +179,26 @@ relay_connect(struct relay *r, const char *host, int port,
 /* ------------------------------------------------------------------ */
 
 /* relay_flush - send the buffered output. */
-static int
+static void
 relay_flush(struct relay *r, struct relay_reply *rep)
 {
 	size_t len = r->out_len;
 
 	r->out_len = 0;
-	if (send_all(r->fd, r->out, len) != 0)
-		return relay_fail(r, rep, "%s", errno == EAGAIN ?
-		    "timed out sending" : strerror(errno)), -1;
-	return 0;
+	if (!r->broken && send_all(r->fd, r->out, len) != 0)
+		relay_fail(r, rep, "%s", errno == EAGAIN ?
+		    "timed out sending" : strerror(errno));
 }
 
-/* relay_put - buffer bytes for the upstream. */
-static int
+/* relay_put - buffer bytes for the upstream (dropped once it is broken). */
+static void
 relay_put(struct relay *r, const char *s, size_t len, struct relay_reply *rep)
 {
-	while (len > 0) {
+	while (len > 0 && !r->broken) {
 		size_t n = OUT_CAP - r->out_len;
 
 		if (n == 0) {
-			if (relay_flush(r, rep) != 0)
-				return -1;
+			relay_flush(r, rep);
 			continue;
 		}
 		if (n > len)
@@ -195,13 +208,12 @@ relay_put(struct relay *r, const char *s, size_t len, struct relay_reply *rep)
 		s += n;
 		len -= n;
 	}
-	return 0;
 }
 
 /* relay_read_line - one reply line without its line ending, by the
- * deadline.  Lines end in CRLF; a bare LF is taken too (liberal in what
- * we accept). */
-static int
+ * deadline: false when the connection broke first.  Lines end in CRLF; a
+ * bare LF is taken too (liberal in what we accept). */
+static bool
 relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
     struct relay_reply *rep)
 {
@@ -220,10 +232,10 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 			line[keep] = '\0';
 			r->in_len -= n + 1;
 			memmove(r->in, nl + 1, r->in_len);
-			return 0;
+			return true;
 		}
 		if (r->in_len == sizeof(r->in))
-			return relay_fail(r, rep, "reply line too long"), -1;
+			return relay_fail(r, rep, "reply line too long");
 
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 		long long left = deadline - now_ms();
@@ -233,15 +245,15 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 			continue;
 		if (n == 0)
 			return relay_fail(r, rep, "timed out waiting for a "
-			    "reply"), -1;
+			    "reply");
 		ssize_t got = recv(r->fd, r->in + r->in_len,
 		    sizeof(r->in) - r->in_len, 0);
 		if (got == 0)
-			return relay_fail(r, rep, "connection closed"), -1;
+			return relay_fail(r, rep, "connection closed");
 		if (got < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return relay_fail(r, rep, "%s", strerror(errno)), -1;
+			return relay_fail(r, rep, "%s", strerror(errno));
 		}
 		r->in_len += (size_t)got;
 	}
@@ -249,8 +261,8 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 
 /*
  * relay_reply - read one reply, multi-line or not (RFC 5321 section
- * 4.2.1): its code, and its texts joined by " ".  With ehlo set, the
- * lines after the first are kept as the extensions.
+ * 4.2.1): its code, and its texts joined by " "; 0 when there was none.
+ * With ehlo set, the lines after the first are kept as the extensions.
  */
 static int
 relay_reply(struct relay *r, struct relay_reply *rep, bool ehlo, int timeout)
@@ -260,14 +272,13 @@ relay_reply(struct relay *r, struct relay_reply *rep, bool ehlo, int timeout)
 	size_t tlen = 0, elen = 0;
 	int code = 0;
 
+	relay_flush(r, rep);
 	if (r->broken)
 		return relay_fail(r, rep, "broken");
-	if (relay_flush(r, rep) != 0)
-		return 0;
 	if (ehlo)
 		r->ehlo[0] = '\0';
 	for (bool first = true;; first = false) {
-		if (relay_read_line(r, line, sizeof(line), deadline, rep) != 0)
+		if (!relay_read_line(r, line, sizeof(line), deadline, rep))
 			return 0;
 		if (strlen(line) < 3 || line[0] < '1' || line[0] > '5' ||
 		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
@@ -304,7 +315,8 @@ relay_reply(struct relay *r, struct relay_reply *rep, bool ehlo, int timeout)
 	return code;
 }
 
-/* relay_command - send one command line and read its reply. */
+/* relay_command - send one command line and read its reply: its code,
+ * or 0. */
 static int __attribute__((format(printf, 3, 4)))
 relay_command(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
 {
@@ -324,8 +336,7 @@ relay_command(struct relay *r, struct relay_reply *rep, const char *fmt, ...)
 		return 0;
 	}
 	memcpy(line + n, "\r\n", 3);
-	if (relay_put(r, line, (size_t)n + 2, rep) != 0)
-		return 0;
+	relay_put(r, line, (size_t)n + 2, rep);
 	return relay_reply(r, rep, false, r->timeout);
 }
 
@@ -344,14 +355,12 @@ relay_open(const char *host, int port, bool lmtp, const char *helo,
 	r->timeout = timeout > 0 ? timeout : RELAY_DEFAULT_TIMEOUT;
 	snprintf(r->peer, sizeof(r->peer), strchr(host, ':') ? "[%s]:%d" :
 	    "%s:%d", host, port);
-	if (relay_connect(r, host, port, rep) != 0)
-		goto fail;
+	relay_connect(r, host, port, rep);
 	if (relay_reply(r, rep, false, r->timeout) != 220)
 		goto fail;
-	if (relay_put(r, lmtp ? "LHLO " : "EHLO ", 5, rep) != 0 ||
-	    relay_put(r, helo, strlen(helo), rep) != 0 ||
-	    relay_put(r, "\r\n", 2, rep) != 0)
-		goto fail;
+	relay_put(r, lmtp ? "LHLO " : "EHLO ", 5, rep);
+	relay_put(r, helo, strlen(helo), rep);
+	relay_put(r, "\r\n", 2, rep);
 	if (relay_reply(r, rep, true, r->timeout) == 250)
 		return r;
 	/* An old server that knows only HELO (RFC 5321 section 3.2). */
@@ -413,37 +422,32 @@ relay_rset(struct relay *r, struct relay_reply *rep)
  * doubled (smtplib._quote_periods, RFC 5321 section 4.5.2), and the text
  * ends with CRLF.  So nothing in the text can look like the end of data.
  */
-static int
+static void
 relay_put_text(struct relay *r, const char *text, size_t len,
     struct relay_reply *rep)
 {
 	const char *p = text, *end = text + len;
 	bool bol = true;
 
-	while (p < end) {
-		if (bol && *p == '.' && relay_put(r, ".", 1, rep) != 0)
-			return -1;
+	while (p < end && !r->broken) {
+		if (bol && *p == '.')
+			relay_put(r, ".", 1, rep);
 		const char *e = p;
 		while (e < end && *e != '\r' && *e != '\n')
 			e++;
-		if (relay_put(r, p, (size_t)(e - p), rep) != 0)
-			return -1;
+		relay_put(r, p, (size_t)(e - p), rep);
 		if (e == end) {
 			bol = false;
 			break;
 		}
-		if (relay_put(r, "\r\n", 2, rep) != 0)
-			return -1;
+		relay_put(r, "\r\n", 2, rep);
 		if (*e == '\r' && e + 1 < end && e[1] == '\n')
 			e++;
 		p = e + 1;
 		bol = true;
 	}
-	if (!bol && relay_put(r, "\r\n", 2, rep) != 0)
-		return -1;
-	if (len == 0 && relay_put(r, "\r\n", 2, rep) != 0)
-		return -1;
-	return 0;
+	if (!bol || len == 0)
+		relay_put(r, "\r\n", 2, rep);
 }
 
 size_t
@@ -480,9 +484,8 @@ relay_data(struct relay *r, const char *text, size_t len,
 			    rep->code);
 		return rep->code;
 	}
-	if (relay_put_text(r, text, len, rep) != 0 ||
-	    relay_put(r, ".\r\n", 3, rep) != 0)
-		return 0;
+	relay_put_text(r, text, len, rep);
+	relay_put(r, ".\r\n", 3, rep);
 	return relay_reply(r, rep, false, r->timeout);
 }
 
@@ -499,8 +502,10 @@ relay_close(struct relay *r)
 
 	if (r == NULL)
 		return;
-	if (!r->broken && relay_put(r, "QUIT\r\n", 6, &rep) == 0)
+	if (!r->broken) {
+		relay_put(r, "QUIT\r\n", 6, &rep);
 		relay_reply(r, &rep, false, QUIT_TIMEOUT);
+	}
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);

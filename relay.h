@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * relay.h - a small SMTP and LMTP client, for the handlers that pass mail
- * on (proxy.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT, DATA, QUIT.
+ * on (proxy.c, mailman.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT,
+ * DATA, QUIT.
  *
  * One struct relay is one connection to an upstream.  Every call waits for
  * the upstream's reply and fills a struct relay_reply: the upstream's code
  * and text, or code 0 and a description of what went wrong on our side
  * (refused, unreachable, timed out, closed, not speaking SMTP).  Nothing is
  * printed; the caller decides what its own client is told.
+ *
+ * The return convention: relay_mail, relay_rcpt, relay_rset and relay_data
+ * return the reply's code (rep->code): 250, 354, 451, 550..., or 0 when
+ * there was no reply.  After a 0 the connection is broken (relay_broken)
+ * and every later call returns 0 at once with the first failure's reason;
+ * the one exception is a command that cannot be sent (a CR or LF in an
+ * address), which is refused without breaking it.  relay_open returns
+ * the connection, or NULL with *rep saying why.
  *
  * The message text goes out with CRLF line endings and dot-stuffed (RFC
  * 5321 sections 2.3.8 and 4.5.2): every LF, CR or CRLF of the text becomes
@@ -45,16 +54,18 @@ struct relay	*relay_open(const char *host, int port, bool lmtp,
 bool		 relay_has(const struct relay *, const char *keyword,
 		    const char **value);
 
-/* relay_mail - MAIL FROM:<from> with params ("" or "SIZE=10 BODY=8BITMIME"). */
+/* relay_mail - MAIL FROM:<from> with params ("" or "SIZE=10 BODY=8BITMIME").
+ * The reply's code, 0 = none. */
 int		 relay_mail(struct relay *, const char *from, const char *params,
 		    struct relay_reply *);
-/* relay_rcpt - RCPT TO:<to>. */
+/* relay_rcpt - RCPT TO:<to>.  The reply's code, 0 = none. */
 int		 relay_rcpt(struct relay *, const char *to, struct relay_reply *);
-/* relay_rset - RSET. */
+/* relay_rset - RSET.  The reply's code, 0 = none. */
 int		 relay_rset(struct relay *, struct relay_reply *);
 /* relay_data - DATA, the text (LF/CR/CRLF line endings, not yet
  * dot-stuffed), ".", and the reply to it (the first reply after "." for
- * LMTP: send one recipient per LMTP transaction). */
+ * LMTP: send one recipient per LMTP transaction).  That reply's code, or
+ * DATA's when it was not 354; 0 = none. */
 int		 relay_data(struct relay *, const char *text, size_t len,
 		    struct relay_reply *);
 
@@ -64,7 +75,8 @@ bool		 relay_broken(const struct relay *);
 void		 relay_close(struct relay *);
 
 /* relay_wire_size - the bytes relay_data sends for this text, without
- * the final ".\r\n" (for SIZE=). */
+ * the final ".\r\n".  (The proxies' SIZE= is the client's own plus what
+ * they add; the unit tests check the line endings and dots with this.) */
 size_t		 relay_wire_size(const char *text, size_t len);
 
 #endif /* SMTPD_RELAY_H */

@@ -4,18 +4,24 @@
  *
  * The whole server, in the order it runs:
  *
- *	smtpd_server_listen		bind and listen
+ *	smtpd_server_new		copy and check the configuration
+ *	smtpd_server_listen		bind and listen (:: and 0.0.0.0 when
+ *					no host is given)
  *	server_accept_loop		loop { accept; server_spawn }
- *	server_worker			one per client: channel_run, then exit
+ *	server_worker			channel_run for one client at a time;
+ *					then waits IDLE_SECONDS for the next
+ *					client, or exits
  *	smtpd_server_stop		stop accepting, drain, join
  *
  * Each worker thread blocks in recv() on its own client, so the code of a
  * session (channel.c) is plain sequential code.  What the threads share is
- * little and all here: the list of live workers (to stop them) and the
- * delivery mutex that channel.c takes around the handler.
+ * little and all here: the lists of live and idle workers (to hand them
+ * clients and to stop them) and the delivery mutex that channel.c takes
+ * around the handler.
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +80,20 @@ struct worker {
 	pthread_cond_t		 wake;		/* a client was handed over */
 };
 
-void
-smtpd_config_init(struct smtpd_config *cfg)
+/*
+ * The size of struct smtpd_config in the 2.0 layout: up to its last field
+ * then, debug.  A program's struct is never smaller (server.h, the ABI
+ * policy); it may be larger only up to this library's sizeof.
+ */
+#define CONFIG_SIZE_2_0	(offsetof(struct smtpd_config, debug) + \
+			    sizeof(FILE *))
+
+/* config_defaults - every field's default, for this library's layout. */
+static void
+config_defaults(struct smtpd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
 	cfg->host = "localhost";
 	cfg->port = 8025;
 	cfg->data_size_limit = SMTPD_DATA_SIZE_DEFAULT;
@@ -88,6 +105,48 @@ smtpd_config_init(struct smtpd_config *cfg)
 	cfg->max_junk = 20;
 	cfg->shutdown_grace = 10;
 	cfg->handler = smtpd_handler_debugging(stdout);
+	/* Fields appended after the 2.0 layout get their defaults here. */
+}
+
+/*
+ * smtpd_config_init_size - write only size bytes: the program's struct may
+ * be older (smaller) than ours.  One newer (larger) than ours gets zeros
+ * past our layout, and smtpd_server_new refuses it with a message.
+ */
+void
+smtpd_config_init_size(struct smtpd_config *cfg, size_t size)
+{
+	struct smtpd_config d;
+
+	config_defaults(&d);
+	d.size = size;
+	memcpy(cfg, &d, size < sizeof(d) ? size : sizeof(d));
+	if (size > sizeof(d))
+		memset((char *)cfg + sizeof(d), 0, size - sizeof(d));
+}
+
+/* config_copy - the program's configuration, of its own size, into ours:
+ * what it has is copied, what it is too old to have keeps the default. */
+static int
+config_copy(struct smtpd_config *dst, const struct smtpd_config *src,
+    char *err, size_t errsz)
+{
+	if (src->size > sizeof(*dst)) {
+		snprintf(err, errsz, "struct smtpd_config from a newer libsmtpd "
+		    "(%zu bytes, this library knows %zu)", src->size,
+		    sizeof(*dst));
+		return -1;
+	}
+	if (src->size < CONFIG_SIZE_2_0) {
+		snprintf(err, errsz, "struct smtpd_config of %zu bytes (at "
+		    "least %zu): fill it with smtpd_config_init()", src->size,
+		    (size_t)CONFIG_SIZE_2_0);
+		return -1;
+	}
+	config_defaults(dst);
+	memcpy(dst, src, src->size);
+	dst->size = sizeof(*dst);
+	return 0;
 }
 
 /*
@@ -160,12 +219,25 @@ host_fqdn(void)
 }
 
 int
-smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
+smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
     char *err, size_t errsz)
 {
+	struct smtpd_config copy;
+	const struct smtpd_config *cfg = &copy;
 	struct smtpd_server *srv;
 
 	*out = NULL;
+	if (config_copy(&copy, given, err, errsz) != 0)
+		return -1;
+	/* A 250 after DATA promises delivery: a handler must deliver (Sink,
+	 * which discards, has a process_message of its own). */
+	if (cfg->handler.process_message == NULL) {
+		snprintf(err, errsz, "handler %s%s%shas no process_message",
+		    cfg->handler.name ? "\"" : "",
+		    cfg->handler.name ? cfg->handler.name : "",
+		    cfg->handler.name ? "\" " : "");
+		return -1;
+	}
 	if (cfg->enable_smtputf8 && cfg->decode_data) {
 		snprintf(err, errsz, "decode_data and enable_SMTPUTF8 cannot "
 		    "be set to True at the same time");
@@ -183,6 +255,11 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 		    strpbrk(c->name, " \r\n") != NULL) {
 			snprintf(err, errsz, "commands[%zu] needs a name (one "
 			    "word) and a run function", i);
+			return -1;
+		}
+		if (channel_is_builtin(c->name)) {
+			snprintf(err, errsz, "extra command %s is built in",
+			    c->name);
 			return -1;
 		}
 	}
@@ -242,69 +319,124 @@ smtpd_server_new(const struct smtpd_config *cfg, struct smtpd_server **out,
 	return 0;
 }
 
-int
-smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
+/*
+ * server_bind - a listening socket on one address, or -1 with the reason
+ * in err (and errno kept for the caller's choice of fallback).  dual: an
+ * IPv6 socket that takes IPv4 clients too (IPV6_V6ONLY off).
+ */
+static int
+server_bind(const struct sockaddr *sa, socklen_t salen, bool dual,
+    char *err, size_t errsz)
+{
+	int fd, e;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (io_set_reuseaddr(fd, err, errsz) != 0 ||
+	    (dual && io_set_v6only(fd, false, err, errsz) != 0))
+		goto fail;
+	if (bind(fd, sa, salen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/*
+ * server_bind_any - no host: every address, IPv6 and IPv4 alike, on one
+ * socket bound to :: with IPV6_V6ONLY off.  A machine without IPv6 (no
+ * such family, or no address to bind) gets 0.0.0.0 alone.
+ */
+static int
+server_bind_any(int port, char *err, size_t errsz)
+{
+	struct sockaddr_in6 six = { .sin6_family = AF_INET6,
+	    .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in four = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_ANY) };
+	int fd;
+
+	fd = server_bind((struct sockaddr *)&six, sizeof(six), true, err, errsz);
+	if (fd >= 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL &&
+	    errno != EPROTONOSUPPORT))
+		return fd;
+	return server_bind((struct sockaddr *)&four, sizeof(four), false, err,
+	    errsz);
+}
+
+/* server_bind_host - the first of host's addresses that can be bound:
+ * like Python we take the first address; unlike it, if that one cannot
+ * be bound we try the next. */
+static int
+server_bind_host(const char *host, int port, char *err, size_t errsz)
 {
 	struct addrinfo hints, *res, *ai;
-	char port[16];
-	const char *host = srv->cfg.host;
-	int fd = -1, e = 0, one = 1;
+	char service[16];
+	int fd = -1, e;
 
-	if (srv->listen_fd >= 0)
-		return 0;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof(port), "%d", srv->cfg.port);
+	snprintf(service, sizeof(service), "%d", port);
+	if ((e = getaddrinfo(host, service, &hints, &res)) != 0) {
+		snprintf(err, errsz, "cannot resolve %s: %s", host,
+		    gai_strerror(e));
+		return -2;
+	}
+	for (ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = server_bind(ai->ai_addr, ai->ai_addrlen, false, err, errsz);
+	freeaddrinfo(res);
+	return fd;
+}
+
+int
+smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	const char *host = srv->cfg.host;
+	char why[256] = "no address";
+	int fd;
+
+	if (srv->listen_fd >= 0)
+		return 0;
 	if (host && *host == '\0')
 		host = NULL;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errsz, "cannot resolve %s: %s",
-		    host ? host : "*", gai_strerror(e));
+	fd = host ? server_bind_host(host, srv->cfg.port, why, sizeof(why)) :
+	    server_bind_any(srv->cfg.port, why, sizeof(why));
+	if (fd == -2) {
+		snprintf(err, errsz, "%s", why);
 		return -1;
 	}
-	/* Like Python we take the first address; unlike it, if that one
-	 * cannot be bound we try the next. */
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		/* A restarted server can bind while old connections linger
-		 * in TIME_WAIT. */
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
 	if (fd < 0) {
 		snprintf(err, errsz, "cannot listen on %s:%d: %s",
-		    host ? host : "*", srv->cfg.port, strerror(e));
+		    host ? host : "*", srv->cfg.port, why);
 		return -1;
 	}
-	srv->listen_fd = fd;
 
 	/*
 	 * Options for the clients' sockets, set once here: Linux (and the
 	 * BSDs) copy them to every accepted socket, which saves three system
-	 * calls per connection.  TCP_NODELAY: replies go out whole, one write
-	 * per burst, so Nagle must not hold one back waiting for an ACK.
-	 * The timeouts bound a client that stops talking or stops reading.
+	 * calls per connection.  The timeouts bound a client that stops
+	 * talking or stops reading: without them it would hold its thread
+	 * forever, so a failure is an error, not a warning.
 	 */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (srv->cfg.timeout > 0) {
-		struct timeval tv = { .tv_sec = srv->cfg.timeout };
-
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (io_set_nodelay(fd, why, sizeof(why)) != 0 ||
+	    (srv->cfg.timeout > 0 &&
+	    io_set_timeouts(fd, srv->cfg.timeout, why, sizeof(why)) != 0)) {
+		snprintf(err, errsz, "cannot listen on %s:%d: %s",
+		    host ? host : "*", srv->cfg.port, why);
+		close(fd);
+		return -1;
 	}
+	srv->listen_fd = fd;
 
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -549,6 +681,28 @@ server_backoff(struct smtpd_server *srv)
 }
 
 /*
+ * peer_unmap - an IPv4 client of the dual-stack listener (server_bind_any)
+ * arrives as ::ffff:a.b.c.d; hand it on as the IPv4 address it is, so
+ * that peer_ip reads "127.0.0.1" whichever socket took the client.
+ */
+static void
+peer_unmap(struct sockaddr_storage *peer, socklen_t *len)
+{
+	struct sockaddr_in6 six;
+	struct sockaddr_in four = { .sin_family = AF_INET };
+
+	if (peer->ss_family != AF_INET6)
+		return;
+	memcpy(&six, peer, sizeof(six));
+	if (!IN6_IS_ADDR_V4MAPPED(&six.sin6_addr))
+		return;
+	four.sin_port = six.sin6_port;
+	memcpy(&four.sin_addr, &six.sin6_addr.s6_addr[12], 4);
+	memcpy(peer, &four, sizeof(four));
+	*len = sizeof(four);
+}
+
+/*
  * server_accept_loop - accept clients until stopped.  This loop must never
  * die: a full file table or a failed thread costs that one client, never
  * the server.
@@ -582,6 +736,7 @@ server_accept_loop(struct smtpd_server *srv)
 		if (srv->cfg.debug)
 			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
 			    fd);
+		peer_unmap(&peer, &len);
 		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
 	}
 

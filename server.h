@@ -34,6 +34,31 @@
  *
  * No function here calls exit() or prints: errors come back as -1 with a
  * message in the caller's buffer.
+ *
+ * How this API grows (the ABI policy, libsmtpd.so.2 onwards).  A program
+ * built against this header must keep running, unchanged and without a
+ * rebuild, on every later libsmtpd.so.2:
+ *
+ *  - struct smtpd_config is allocated by the program, so it carries its
+ *    own size: its first field, size, is set by smtpd_config_init() (a
+ *    macro over smtpd_config_init_size(cfg, sizeof *cfg)).  New fields are
+ *    only ever appended at its end, below the marker there.
+ *    smtpd_server_new() copies only size bytes of the program's struct and
+ *    gives every later field its default, so an older program gets
+ *    today's behaviour; a size below the 2.0 layout's, or above what this
+ *    library knows (a program built for a newer libsmtpd), is refused with
+ *    a message.  Fill a configuration with smtpd_config_init(), never with
+ *    memset or an initializer alone.
+ *  - struct smtpd_hooks and struct smtpd_handler are embedded in the
+ *    configuration, so their size can never change: each ends in reserved
+ *    slots, and a later hook or callback takes one (a function pointer
+ *    has the size of any function pointer), decrementing the count.  The
+ *    library treats the slots as absent: leave them NULL (zero).
+ *  - struct smtpd_message is allocated by the library and only read by
+ *    the program: new fields are appended at its end.  Never allocate or
+ *    copy one.
+ *  - Functions are only added; none changes its signature or meaning.
+ * Anything else is a new soname (SO_MAJOR in the Makefile).
  */
 #ifndef SMTPD_SERVER_H
 #define SMTPD_SERVER_H
@@ -75,6 +100,7 @@ struct smtpd_message {
 	const char *const	*rcpt_options;
 	size_t			 rcpt_option_count;
 	bool			 smtputf8;	/* MAIL had SMTPUTF8 */
+	/* Later fields are appended here (the library allocates this). */
 };
 
 /*
@@ -103,6 +129,9 @@ struct smtpd_hooks {
 	void		 (*on_reset)(struct smtpd_channel *, void *ctx);
 	void		 (*on_disconnect)(struct smtpd_channel *, void *ctx);
 	void		*ctx;
+	/* A later hook takes one slot (decrement the count): the layout never
+	 * changes.  Leave them NULL. */
+	void		 (*reserved[8])(void);
 };
 
 /*
@@ -114,6 +143,9 @@ struct smtpd_hooks {
  */
 struct smtpd_handler {
 	const char	*name;
+	/* Required: smtpd_server_new refuses a handler without one (a 250
+	 * after DATA means delivered; smtpd_handler_sink() is the one that
+	 * discards, and says so by its name). */
 	const char	*(*process_message)(struct smtpd_channel *,
 			    const struct smtpd_message *, void *ctx);
 	struct smtpd_hooks hooks;	/* hooks.ctx unused: ctx below */
@@ -121,20 +153,42 @@ struct smtpd_handler {
 	/* Set when process_message is thread-safe: it then runs without the
 	 * server's delivery mutex, concurrently for different clients. */
 	bool		 concurrent;
+	/* A later callback takes one slot (decrement the count): the layout
+	 * never changes.  Leave them NULL. */
+	void		 (*reserved[8])(void);
 };
 
-/* An extra command (the smtp_XXXX methods one added to a subclass). */
+/*
+ * An extra command (the smtp_XXXX methods one added to a subclass).  Its
+ * flags say in which state it may run, as for the built-in commands; the
+ * server checks them, in this order, before run is called, and answers
+ * as it does for a built-in command:
+ */
+#define SMTPD_CMD_NEED_HELO	0x01	/* 503 Error: send HELO first */
+#define SMTPD_CMD_NEED_MAIL	0x02	/* 503 Error: need MAIL command */
+#define SMTPD_CMD_NEED_RCPT	0x04	/* 503 Error: need RCPT command */
+#define SMTPD_CMD_NO_ARG	0x08	/* 501 Syntax: NAME (takes no argument) */
+/*
+ * 0 lets it run at any time.  A name may not be that of a built-in
+ * command (HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY,
+ * EXPN, in any case): smtpd_server_new refuses it.
+ */
 struct smtpd_command {
 	const char	*name;		/* upper case, e.g. "XCLIENT" */
 	/* Returns the reply; must not be NULL. */
 	const char	*(*run)(struct smtpd_channel *, const char *arg,
 			    void *ctx);
 	void		*ctx;
+	unsigned	 flags;		/* SMTPD_CMD_*, or 0 */
 };
 
 struct smtpd_config {
+	size_t		 size;		/* sizeof the program's struct, set by
+					   smtpd_config_init: see the top */
 	const char	*host;		/* "localhost", "127.0.0.1", "::1";
-					   NULL or "" = every address */
+					   NULL or "" = every address, IPv6
+					   and IPv4 (IPv4 alone on a host
+					   without IPv6) */
 	int		 port;		/* 0 = an ephemeral port */
 	size_t		 data_size_limit;	/* bytes; 0 = no limit */
 	bool		 enable_smtputf8;
@@ -158,11 +212,17 @@ struct smtpd_config {
 	const char *const *ehlo_keywords;	/* extra EHLO lines, NULL-ended */
 
 	FILE		*debug;		/* conversation trace; NULL = none */
+
+	/* ---- end of the 2.0 layout: new fields are appended below only,
+	 * each with its default in server.c (config_defaults) ---- */
 };
 
-/* smtpd_config_init - fill in the defaults (DebuggingServer on stdout,
- * localhost:8025, 32 MiB, 300 s timeout, 1000 connections/recipients). */
-void	smtpd_config_init(struct smtpd_config *);
+/* smtpd_config_init_size - fill in the defaults (DebuggingServer on
+ * stdout, localhost:8025, 32 MiB, 300 s timeout, 1000 connections and
+ * recipients) and size; writes only size bytes.  Call it through
+ * smtpd_config_init, which passes the size the program was built with. */
+void	smtpd_config_init_size(struct smtpd_config *, size_t size);
+#define smtpd_config_init(cfg)	smtpd_config_init_size((cfg), sizeof *(cfg))
 
 /* smtpd_server_new - check the configuration and make a server (not yet
  * listening).  The configuration is copied; the strings it points to and

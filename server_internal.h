@@ -39,12 +39,27 @@ struct smtpd_server {
 	int			 nlive;		/* on the live list */
 	int			 nidle;		/* on the idle list */
 	int			 nthreads;	/* running, not yet on the dead list */
-	bool			 accepting;	/* the accept loop is running */
 	bool			 has_thread;	/* started by smtpd_server_start */
 	pthread_t		 accept_thread;
-	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
 
-	atomic_bool		 stopping;	/* read by channels without the lock */
+	/*
+	 * A stop is tracked by three fields because three different readers
+	 * ask three different questions:
+	 *  - stop_state (lock held): has a stop begun, has it finished?  A
+	 *    second smtpd_server_stop waits on it for the first to finish,
+	 *    and start/serve refuse a server that was stopped.
+	 *  - accepting (lock held): is the accept loop still running?  It is
+	 *    set by start/serve, not by the stop, and cleared by the loop
+	 *    itself; the stop waits for it before closing the listener (the
+	 *    loop may be in accept() on it), and a second start is refused.
+	 *    A server that is RUNNING but never started is not accepting.
+	 *  - stopping: stop_state != SERVER_RUNNING, as an atomic, for the
+	 *    hot paths that must not take the lock: the accept loop's test,
+	 *    and every channel between two commands (channel.c).
+	 */
+	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
+	bool			 accepting;
+	atomic_bool		 stopping;
 };
 
 #endif /* SMTPD_SERVER_INTERNAL_H */

@@ -189,26 +189,84 @@ parse_spec(const char *spec, char *host, size_t hostsz, int *port,
 	return true;
 }
 
-/* become_nobody - give up root after binding, as Python's smtpd does. */
+/* drop_failed - a privilege drop that did not complete: say which step,
+ * and exit rather than run half-privileged. */
+static void
+drop_failed(const char *step)
+{
+	fprintf(stderr, "%s: cannot drop root privileges: %s: %s\n", program,
+	    step, strerror(errno));
+	exit(1);
+}
+
+/*
+ * become_nobody - give up root after binding, as Python's smtpd does, all
+ * or nothing: supplementary groups, then the group (real, effective and
+ * saved), then the user, each checked, since a failed setgid after a
+ * successful setuid would leave uid nobody with gid 0.  Then the proof:
+ * getting root back must fail.  Not root, it only tries setuid, which
+ * fails with Python's message.
+ */
 static void
 become_nobody(void)
 {
 	struct passwd *pw = getpwnam("nobody");
 
-	if (pw == NULL) {
+	if (pw == NULL || (getuid() != 0 && setuid(pw->pw_uid) != 0)) {
 		fprintf(stderr, "Cannot setuid \"nobody\"; try running with "
 		    "-n option.\n");
 		exit(1);
 	}
-	if (getuid() == 0) {
-		(void)!setgroups(0, NULL);
-		(void)!setgid(pw->pw_gid);
-	}
-	if (setuid(pw->pw_uid) != 0) {
-		fprintf(stderr, "Cannot setuid \"nobody\"; try running with "
-		    "-n option.\n");
+	if (getuid() != 0)
+		return;
+	if (setgroups(0, NULL) != 0)
+		drop_failed("setgroups");
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0)
+		drop_failed("setresgid");
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+		drop_failed("setresuid");
+	if (setuid(0) == 0 || seteuid(0) == 0) {
+		fprintf(stderr, "%s: cannot drop root privileges: root could "
+		    "be regained after the drop\n", program);
 		exit(1);
 	}
+}
+
+/*
+ * The classes -c knows, Python's names first.  Each kind is set up in
+ * main; the table is the one place that lists them (and the "known:"
+ * list of the error message comes from it).
+ */
+enum server_kind {
+	KIND_DEBUGGING, KIND_SINK, KIND_SMTPSERVER, KIND_PUREPROXY,
+	KIND_MAILMANPROXY, KIND_MAILDIR,
+};
+
+static const struct server_class {
+	const char		*name;
+	enum server_kind	 kind;
+} server_classes[] = {
+	{ "DebuggingServer",	KIND_DEBUGGING },
+	{ "Sink",		KIND_SINK },
+	{ "SMTPServer",		KIND_SMTPSERVER },
+	{ "PureProxy",		KIND_PUREPROXY },
+	{ "MailmanProxy",	KIND_MAILMANPROXY },
+	{ "Maildir",		KIND_MAILDIR },
+};
+#define NCLASSES	(sizeof(server_classes) / sizeof(server_classes[0]))
+
+/* class_lookup - the class named name; exits with the list if unknown. */
+static const struct server_class *
+class_lookup(const char *name)
+{
+	for (size_t i = 0; i < NCLASSES; i++)
+		if (strcmp(server_classes[i].name, name) == 0)
+			return &server_classes[i];
+	fprintf(stderr, "%s: unknown class: %s (known: ", program, name);
+	for (size_t i = 0; i < NCLASSES; i++)
+		fprintf(stderr, "%s%s", i ? ", " : "", server_classes[i].name);
+	fprintf(stderr, ")\n");
+	exit(1);
 }
 
 /*
@@ -308,6 +366,7 @@ main(int argc, char **argv)
 	struct smtpd_config cfg;
 	struct smtpd_server *srv;
 	const char *classname = "DebuggingServer";
+	const struct server_class *cls;
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
 	char localhost[256], remotehost[256], err[512], lmtphost[256];
 	const char *maildir = NULL, *lmtpspec = NULL;
@@ -413,12 +472,16 @@ main(int argc, char **argv)
 	cfg.host = localhost;
 	cfg.remote_host = remotehost;
 
-	if (strcmp(classname, "DebuggingServer") == 0) {
+	cls = class_lookup(classname);
+	switch (cls->kind) {
+	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);
-	} else if (strcmp(classname, "Sink") == 0) {
+		break;
+	case KIND_SINK:
 		cfg.handler = smtpd_handler_sink();
-	} else if (strcmp(classname, "PureProxy") == 0 ||
-	    strcmp(classname, "MailmanProxy") == 0) {
+		break;
+	case KIND_PUREPROXY:
+	case KIND_MAILMANPROXY:
 		proxy.remote_host = remotehost;
 		proxy.remote_port = cfg.remote_port;
 		proxy.timeout = cfg.timeout;
@@ -431,10 +494,11 @@ main(int argc, char **argv)
 			}
 			proxy.mailman_lmtp_host = lmtphost;
 		}
-		cfg.handler = classname[0] == 'P' ?
+		cfg.handler = cls->kind == KIND_PUREPROXY ?
 		    smtpd_handler_pureproxy(&proxy) :
 		    smtpd_handler_mailmanproxy(&proxy);
-	} else if (strcmp(classname, "Maildir") == 0) {
+		break;
+	case KIND_MAILDIR:
 		if (maildir == NULL) {
 			fprintf(stderr, "%s: -c Maildir needs --maildir DIR\n",
 			    program);
@@ -445,14 +509,11 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", program, err);
 			return 1;
 		}
-	} else if (strcmp(classname, "SMTPServer") == 0) {
+		break;
+	case KIND_SMTPSERVER:
 		cfg.handler.name = "SMTPServer";
 		cfg.handler.process_message = abstract_process;
-	} else {
-		fprintf(stderr, "%s: unknown class: %s (known: "
-		    "DebuggingServer, Sink, SMTPServer, PureProxy, MailmanProxy, "
-		    "Maildir)\n", program, classname);
-		return 1;
+		break;
 	}
 
 	rlim_t fds = raise_fd_limit(cfg.debug);

@@ -19,9 +19,10 @@
  * "NNN-text\r\n", and no message is delivered without a 354 before it.
  *
  * Built with clang -fsanitize=fuzzer by `make fuzz`.  Built with
- * -DFUZZ_REPLAY_MAIN by any compiler, it is a program that runs the inputs
- * named on its command line (files, or directories of files) once each:
- * `make test` replays fuzz/corpus and fuzz/regressions that way.
+ * -DFUZZ_REPLAY_MAIN by any compiler, it is a program (fuzz/replay.h) that
+ * runs the inputs named on its command line (files, or directories of
+ * files) once each: `make test` replays fuzz/corpus and fuzz/regressions
+ * that way.
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
@@ -196,80 +197,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_REPLAY_MAIN
-/*
- * The replay program: run each input named on the command line once.  A
- * crash or an abort() fails it, which is how the regressions fail a test.
- */
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int
-replay_file(const char *path)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (fp == NULL) {
-		perror(path);
-		return -1;
-	}
-	do {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if ((buf = realloc(buf, cap)) == NULL)
-				abort();
-		}
-		n = fread(buf + len, 1, cap - len, fp);
-		len += n;
-	} while (n > 0);
-	fclose(fp);
-	LLVMFuzzerTestOneInput(buf, len);
-	free(buf);
-	return 0;
-}
-
-int
-main(int argc, char **argv)
-{
-	int count = 0;
-
-	for (int i = 1; i < argc; i++) {
-		struct stat st;
-		DIR *d;
-		struct dirent *e;
-
-		if (stat(argv[i], &st) != 0) {
-			perror(argv[i]);
-			return 1;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			if (replay_file(argv[i]) != 0)
-				return 1;
-			count++;
-			continue;
-		}
-		if ((d = opendir(argv[i])) == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		while ((e = readdir(d)) != NULL) {
-			char path[4096];
-
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[i],
-			    e->d_name);
-			if (replay_file(path) != 0) {
-				closedir(d);
-				return 1;
-			}
-			count++;
-		}
-		closedir(d);
-	}
-	printf("fuzz replay: %d inputs, no crash\n", count);
-	return 0;
-}
+#include "replay.h"
 #endif

@@ -107,9 +107,12 @@ class Server:
     """
 
     def __init__(self, *options, cls='DebuggingServer', host=HOST, argv=None,
-                 nosetuid=True, port=None, remote=None):
+                 nosetuid=True, port=None, remote=None, listen=None):
         self.argv0 = list(argv) if argv else [smtpd_path()]
         self.host = host
+        # The host in the local spec, when not where the clients connect:
+        # listen='' is ':PORT', every address.
+        self.listen = host if listen is None else listen
         self.options = list(options)
         self.cls = cls
         self.nosetuid = nosetuid
@@ -127,8 +130,8 @@ class Server:
         # A port found free may be taken before the server binds it; retry.
         for attempt in range(3):
             self.port = self.fixed_port or free_port(self.host)
-            spec = '[%s]:%d' % (self.host, self.port) if ':' in self.host \
-                else '%s:%d' % (self.host, self.port)
+            spec = '[%s]:%d' % (self.listen, self.port) if ':' in self.listen \
+                else '%s:%d' % (self.listen, self.port)
             argv = list(self.argv0)
             if self.nosetuid:
                 argv.append('-n')

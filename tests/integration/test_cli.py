@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: ISC
 """The command line: -V, -h, bad arguments, classes, signals, -d, IPv6."""
 import os
+import pwd
 import signal
+import socket
 import subprocess
 import time
 import unittest
 
-from helpers import (ServerDidNotStart, ServerTestCase, free_port, improvement,
+from helpers import (Client, ServerDidNotStart, ServerTestCase, free_port, improvement,
                      ipv6_loopback_available, smtpd_path, wait_until)
 
 RUN_TIMEOUT = 10
@@ -180,6 +182,53 @@ class Ipv6Test(ServerTestCase):
                                        b'Subject: v6\r\n\r\nbody'), '250 OK')
         self.assertEqual(srv.wait_for_messages(1, timeout=3)[0].content,
                          ['Subject: v6', 'X-Peer: ::1', '', 'body'])
+
+    def test_empty_host_listens_on_ipv6_and_ipv4_on_one_port(self):
+        srv = self.server(listen='')
+        for i, host in enumerate(('::1', '127.0.0.1')):
+            with socket.create_connection((host, srv.port), timeout=5) as s:
+                s.settimeout(5)
+                self.assertTrue(s.recv(512).startswith(b'220 '),
+                                'no greeting on %s' % host)
+        for host in ('::1', '127.0.0.1'):
+            c = Client(host, srv.port)
+            c.cmd('HELO me')
+            self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                           b'Subject: %s\r\n\r\nbody' % host.encode()),
+                             '250 OK')
+            c.close()
+        # An IPv4 client is 127.0.0.1, not ::ffff:127.0.0.1.
+        peers = [m.content[1] for m in srv.wait_for_messages(2, timeout=3)]
+        self.assertEqual(peers, ['X-Peer: ::1', 'X-Peer: 127.0.0.1'])
+
+
+class PrivilegeDropTest(ServerTestCase):
+    """Without -n, as root: the running server is nobody on every count."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the server only drops privileges as root')
+
+    def proc_status(self, pid):
+        fields = {}
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                fields[key] = value.split()
+        return fields
+
+    def test_server_run_as_root_becomes_nobody_with_no_groups(self):
+        nobody = pwd.getpwnam('nobody')
+        srv = self.server(cls='Sink', nosetuid=False)
+        status = self.proc_status(srv.proc.pid)
+        self.assertEqual(status['Uid'], [str(nobody.pw_uid)] * 4)
+        self.assertEqual(status['Gid'], [str(nobody.pw_gid)] * 4)
+        self.assertEqual(status['Groups'], [])
+        # Still serving, as nobody.
+        c = self.helo_client(srv)
+        self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                       b'Subject: dropped\r\n\r\nbody'), '250 OK')
 
 
 if __name__ == '__main__':

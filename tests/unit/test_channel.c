@@ -805,10 +805,24 @@ xping(struct smtpd_channel *ch, const char *arg, void *ctx)
 	return smtpd_channel_reply(ch, "250 PONG %s", arg);
 }
 
+/* with_commands - the replies to input, with n extra commands. */
+static const char *
+with_commands(const struct smtpd_command *cmds, size_t n, const char *input)
+{
+	struct smtpd_config cfg;
+
+	unit_config(&cfg);
+	cfg.commands = cmds;
+	cfg.command_count = n;
+	return with(&cfg, input);
+}
+
 static void
 test_added_command_is_dispatched(void)
 {
-	static const struct smtpd_command cmds[] = { { "XPING", xping, NULL } };
+	static const struct smtpd_command cmds[] = {
+		{ .name = "XPING", .run = xping },
+	};
 	struct smtpd_config cfg;
 
 	unit_config(&cfg);
@@ -816,6 +830,49 @@ test_added_command_is_dispatched(void)
 	cfg.command_count = 1;
 	CU_ASSERT_STRING_EQUAL(with(&cfg, "xping  hello \r\n"),
 	    "250 PONG hello\r\n");
+}
+
+static void
+test_added_command_needing_helo_is_503_before_helo(void)
+{
+	static const struct smtpd_command cmds[] = {
+		{ .name = "XPING", .run = xping,
+		  .flags = SMTPD_CMD_NEED_HELO },
+	};
+
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 1,
+	    "XPING a\r\n" HELO "XPING b\r\n"),
+	    "503 Error: send HELO first\r\n" HELO_REPLY "250 PONG b\r\n");
+}
+
+static void
+test_added_command_needing_mail_or_rcpt_is_503_as_built_ins(void)
+{
+	static const struct smtpd_command cmds[] = {
+		{ .name = "XMAIL", .run = xping,
+		  .flags = SMTPD_CMD_NEED_HELO | SMTPD_CMD_NEED_MAIL },
+		{ .name = "XRCPT", .run = xping,
+		  .flags = SMTPD_CMD_NEED_HELO | SMTPD_CMD_NEED_RCPT },
+	};
+
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 2,
+	    HELO "XMAIL x\r\nXRCPT y\r\n"
+	    "MAIL FROM:<a@b>\r\nXMAIL x\r\nXRCPT y\r\n"
+	    "RCPT TO:<c@d>\r\nXRCPT y\r\n"),
+	    HELO_REPLY "503 Error: need MAIL command\r\n"
+	    "503 Error: need RCPT command\r\n" OK "250 PONG x\r\n"
+	    "503 Error: need RCPT command\r\n" OK "250 PONG y\r\n");
+}
+
+static void
+test_added_command_without_argument_is_501_with_one(void)
+{
+	static const struct smtpd_command cmds[] = {
+		{ .name = "XPING", .run = xping, .flags = SMTPD_CMD_NO_ARG },
+	};
+
+	CU_ASSERT_STRING_EQUAL(with_commands(cmds, 1, "XPING now\r\nXPING\r\n"),
+	    "501 Syntax: XPING\r\n250 PONG \r\n");
 }
 
 static void
@@ -948,6 +1005,9 @@ unit_add_channel_tests(void)
 		T(test_rcpt_hook_reply_reaches_the_client_and_rcpt_is_not_added),
 		T(test_connect_hook_refusal_replaces_greeting_and_closes),
 		T(test_added_command_is_dispatched),
+		T(test_added_command_needing_helo_is_503_before_helo),
+		T(test_added_command_needing_mail_or_rcpt_is_503_as_built_ins),
+		T(test_added_command_without_argument_is_501_with_one),
 		T(test_twenty_bad_commands_in_a_row_close_with_421),
 		T(test_good_command_resets_the_bad_command_count),
 		T(test_http_request_closes_without_reply),

@@ -15,6 +15,8 @@ struct delivered delivered;
 /* test_server.c: the library's API over real sockets. */
 int	unit_add_server_tests(void);
 int	unit_add_relay_tests(void);
+/* test_address.c: the address and parameter parser alone. */
+int	unit_add_address_tests(void);
 int	unit_add_auth_tests(void);
 
 struct memory_io {
@@ -209,7 +211,8 @@ main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	if (unit_add_channel_tests() != 0 || unit_add_server_tests() != 0 ||
-	    unit_add_relay_tests() != 0 || unit_add_auth_tests() != 0) {
+	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
+	    unit_add_auth_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
 	}

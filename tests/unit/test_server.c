@@ -117,25 +117,44 @@ client_reply(int fd, char *buf, size_t size)
 	}
 }
 
+/* client_open_on - connect to ip ("127.0.0.1", "::1"):port without
+ * reading anything; -1 with errno set on failure. */
+static int
+client_open_on(const char *ip, int port)
+{
+	struct sockaddr_in6 six = { .sin6_family = AF_INET6 };
+	struct sockaddr_in four = { .sin_family = AF_INET };
+	struct sockaddr *sa = (struct sockaddr *)&four;
+	socklen_t salen = sizeof(four);
+	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT };
+	int fd, e;
+
+	four.sin_port = six.sin6_port = htons((unsigned short)port);
+	if (inet_pton(AF_INET6, ip, &six.sin6_addr) == 1) {
+		sa = (struct sockaddr *)&six;
+		salen = sizeof(six);
+	} else if (inet_pton(AF_INET, ip, &four.sin_addr) != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, sa, salen) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 /* client_open - connect to 127.0.0.1:port without reading anything. */
 static int
 client_open(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT };
-	int fd;
-
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return client_open_on("127.0.0.1", port);
 }
 
 /* client_connect - connect and read the greeting into greeting (if not
@@ -397,6 +416,94 @@ test_smtputf8_with_decode_data_is_an_error_with_pythons_message(void)
 	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "decode_data and enable_SMTPUTF8 cannot "
 	    "be set to True at the same time");
+}
+
+static void
+test_handler_without_process_message_is_refused_with_a_message(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv = (struct smtpd_server *)&cfg;
+	struct smtpd_handler h = { .name = "Forgetful" };
+	char err[256] = "";
+
+	/* It would answer 250 after DATA and deliver nothing. */
+	test_config(&cfg, h);
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(srv);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "handler \"Forgetful\" has no process_message");
+}
+
+static void
+test_sink_handler_delivers_by_discarding(void)
+{
+	struct smtpd_handler sink = smtpd_handler_sink();
+
+	CU_ASSERT_PTR_NOT_NULL(sink.process_message);
+	CU_ASSERT_STRING_EQUAL(sink.name, "Sink");
+}
+
+static void
+test_config_not_made_by_config_init_is_refused_with_a_message(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	char err[256] = "";
+
+	test_config(&cfg, smtpd_handler_sink());
+	cfg.size = 0;			/* as memset or "= { 0 }" leaves it */
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "fill it with smtpd_config_init"));
+	cfg.size = sizeof(cfg) + 8;	/* a program built for a newer library */
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "struct smtpd_config from a newer "
+	    "libsmtpd"));
+}
+
+/* greets_on - a client on ip:port gets the 220 greeting. */
+static bool
+greets_on(const char *ip, int port)
+{
+	char buf[512];
+	int fd = client_open_on(ip, port);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = client_reply(fd, buf, sizeof(buf)) && strncmp(buf, "220 ", 4) == 0;
+	close(fd);
+	return ok;
+}
+
+/* ipv6_usable - this machine can open an IPv6 socket at all. */
+static bool
+ipv6_usable(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void
+test_no_host_listens_on_ipv6_and_ipv4_on_one_port(void)
+{
+	const char *hosts[] = { NULL, "" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct smtpd_config cfg;
+		struct smtpd_server *srv;
+
+		test_config(&cfg, smtpd_handler_sink());
+		cfg.host = hosts[i];
+		CU_ASSERT_PTR_NOT_NULL_FATAL(srv = server_up(&cfg));
+		CU_ASSERT(greets_on("127.0.0.1", smtpd_server_port(srv)));
+		if (ipv6_usable())
+			CU_ASSERT(greets_on("::1", smtpd_server_port(srv)));
+		smtpd_server_free(srv);
+	}
 }
 
 static void
@@ -836,6 +943,25 @@ test_added_command_reply_reaches_the_client_verbatim(void)
 }
 
 static void
+test_extra_command_with_a_built_in_name_is_refused(void)
+{
+	static const struct smtpd_command commands[] = {
+		{ .name = "XHELLO", .run = xhello, .ctx = "hello" },
+		{ .name = "helo", .run = xhello, .ctx = "hello" },
+	};
+	struct smtpd_config cfg;
+	struct smtpd_server *srv = (struct smtpd_server *)&cfg;
+	char err[256] = "";
+
+	test_config(&cfg, smtpd_handler_sink());
+	cfg.commands = commands;
+	cfg.command_count = 2;
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(srv);
+	CU_ASSERT_STRING_EQUAL(err, "extra command helo is built in");
+}
+
+static void
 test_ehlo_lists_the_extra_keywords(void)
 {
 	static const char *const keywords[] = { "XFORWARD NAME ADDR",
@@ -1257,6 +1383,10 @@ unit_add_server_tests(void)
 		T(test_port_zero_binds_an_ephemeral_port),
 		T(test_invalid_port_is_an_error_with_a_message),
 		T(test_smtputf8_with_decode_data_is_an_error_with_pythons_message),
+		T(test_handler_without_process_message_is_refused_with_a_message),
+		T(test_sink_handler_delivers_by_discarding),
+		T(test_config_not_made_by_config_init_is_refused_with_a_message),
+		T(test_no_host_listens_on_ipv6_and_ipv4_on_one_port),
 		T(test_port_in_use_is_an_error_at_start),
 		T(test_start_twice_is_an_error),
 		T(test_free_without_stop_stops_the_server),
@@ -1271,6 +1401,7 @@ unit_add_server_tests(void)
 		T(test_data_hook_reply_reaches_the_client_and_nothing_is_delivered),
 		T(test_connect_hook_reply_replaces_the_greeting),
 		T(test_added_command_reply_reaches_the_client_verbatim),
+		T(test_extra_command_with_a_built_in_name_is_refused),
 		T(test_ehlo_lists_the_extra_keywords),
 		T(test_debugging_handler_prints_to_the_file_it_is_given),
 		T(test_handler_runs_one_at_a_time_by_default),
