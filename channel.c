@@ -28,7 +28,9 @@
 #define _GNU_SOURCE
 #include "channel_internal.h"
 #include "address.h"
+#include "auth.h"
 #include "io.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -105,6 +107,8 @@ struct smtpd_channel {
 	struct params		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
+	struct tls_session	*tls;		/* NULL: plaintext */
+	char			*auth_user;	/* NULL: no AUTH yet */
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
 	 * search for CRLF resumes. */
@@ -136,6 +140,13 @@ struct smtpd_channel {
 #define NEED_MAIL	SMTPD_CMD_NEED_MAIL	/* 503 Error: need MAIL command */
 #define NEED_RCPT	SMTPD_CMD_NEED_RCPT	/* 503 Error: need RCPT command */
 #define NO_ARG		SMTPD_CMD_NO_ARG	/* 501 Syntax: NAME */
+/* Ours alone, not for extra commands. */
+#define NEED_TLS	0x100	/* with require_tls: 530 Must issue a STARTTLS */
+#define NEED_AUTH	0x200	/* with auth_required: 530 Authentication required */
+/* Rows that exist only when configured: otherwise, as in Python, the
+ * command is not recognized. */
+#define IF_STARTTLS	0x400	/* a certificate, and not smtps */
+#define IF_AUTH		0x800	/* auth_secret or auth_any */
 
 struct command {
 	const char	*name;
@@ -154,19 +165,23 @@ static void	smtp_data(struct smtpd_channel *, char *);
 static void	smtp_help(struct smtpd_channel *, char *);
 static void	smtp_vrfy(struct smtpd_channel *, char *);
 static void	smtp_expn(struct smtpd_channel *, char *);
+static void	smtp_starttls(struct smtpd_channel *, char *);
+static void	smtp_auth(struct smtpd_channel *, char *);
 
 static const struct command commands[] = {
 	{ "HELO", smtp_helo, 0 },
 	{ "EHLO", smtp_ehlo, 0 },
-	{ "MAIL", smtp_mail, NEED_HELO },
-	{ "RCPT", smtp_rcpt, NEED_HELO | NEED_MAIL },
-	{ "DATA", smtp_data, NEED_HELO | NEED_RCPT | NO_ARG },
+	{ "MAIL", smtp_mail, NEED_TLS | NEED_HELO | NEED_AUTH },
+	{ "RCPT", smtp_rcpt, NEED_TLS | NEED_HELO | NEED_MAIL },
+	{ "DATA", smtp_data, NEED_TLS | NEED_HELO | NEED_RCPT | NO_ARG },
 	{ "RSET", smtp_rset, NO_ARG },
 	{ "NOOP", smtp_noop, NO_ARG },
 	{ "QUIT", smtp_quit, 0 },
 	{ "HELP", smtp_help, 0 },
 	{ "VRFY", smtp_vrfy, 0 },
 	{ "EXPN", smtp_expn, 0 },
+	{ "STARTTLS", smtp_starttls, NO_ARG | IF_STARTTLS },
+	{ "AUTH", smtp_auth, NEED_TLS | NEED_HELO | IF_AUTH },
 };
 
 /* ------------------------------------------------------------------ */
@@ -205,12 +220,15 @@ channel_write(struct smtpd_channel *ch, const char *s, size_t len)
 	ch->out_len += len;
 }
 
-/* is_bad_command_reply - 500, 501 or 503: a command we could not take. */
+/* is_bad_command_reply - 500, 501 or 503: a command we could not take;
+ * and 530, 535, 538: a command refused for want of TLS or a login, or a
+ * failed login, so that guessing passwords counts too. */
 static bool
 is_bad_command_reply(const char *reply)
 {
 	return strncmp(reply, "500", 3) == 0 || strncmp(reply, "501", 3) == 0 ||
-	    strncmp(reply, "503", 3) == 0;
+	    strncmp(reply, "503", 3) == 0 || strncmp(reply, "530", 3) == 0 ||
+	    strncmp(reply, "535", 3) == 0 || strncmp(reply, "538", 3) == 0;
 }
 
 /* channel_push - queue one reply line (Python's push: adds CRLF). */
@@ -231,8 +249,8 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 	 */
 	if (is_bad_command_reply(reply))
 		ch->junk++;
-	else if (reply[0] == '2' || reply[0] == '3')
-		ch->junk = 0;
+	else if (reply[0] == '2' || strncmp(reply, "354", 3) == 0)
+		ch->junk = 0;	/* not AUTH's 334: a dialogue is not success */
 }
 
 /* channel_pushf - queue a formatted reply line. */
@@ -504,7 +522,7 @@ channel_read_data(struct smtpd_channel *ch)
 /* The hooks, named so that one function can call any of them. */
 enum hook {
 	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
-	HOOK_RESET, HOOK_DISCONNECT
+	HOOK_RESET, HOOK_DISCONNECT, HOOK_AUTH
 };
 
 /* hook_call - one set of hooks' hook: its reply, or NULL (also when it
@@ -532,6 +550,8 @@ hook_call(struct smtpd_channel *ch, const struct smtpd_hooks *h, void *ctx,
 		if (h->on_disconnect)
 			h->on_disconnect(ch, ctx);
 		return NULL;
+	case HOOK_AUTH:
+		return h->on_auth ? h->on_auth(ch, arg, ctx) : NULL;
 	}
 	return NULL;
 }
@@ -634,7 +654,8 @@ smtp_ehlo(struct smtpd_channel *ch, char *arg)
 	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
 		return;
 	ch->extended_smtp = true;
-	channel_push(ch, ch->server->ehlo_reply);
+	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
+	    ch->server->ehlo_reply);
 }
 
 /* smtp_noop - NOOP. */
@@ -892,16 +913,189 @@ smtp_expn(struct smtpd_channel *ch, char *arg)
 	channel_push(ch, "502 EXPN not implemented");
 }
 
+/* session_forget - after the TLS handshake, the session starts over:
+ * nothing said in plaintext may count (RFC 3207 section 4.2). */
+static void
+session_forget(struct smtpd_channel *ch)
+{
+	channel_rset(ch);
+	free(ch->seen_greeting);
+	ch->seen_greeting = NULL;
+	ch->extended_smtp = false;
+	free(ch->auth_user);
+	ch->auth_user = NULL;
+}
+
+/*
+ * channel_start_tls - the server's TLS handshake on the client's socket,
+ * bounded by the timeout; from then on the channel reads and writes
+ * through the TLS session.  False when it failed: the connection is
+ * closed, since no reply could reach the client now.
+ */
+static bool
+channel_start_tls(struct smtpd_channel *ch)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+	char err[256];
+
+	if (ch->fd < 0 || ch->server->tls == NULL) {
+		ch->closing = true;
+		return false;
+	}
+	ch->tls = tls_accept(ch->server->tls, ch->fd, cfg->timeout * 1000,
+	    err, sizeof(err));
+	if (ch->tls == NULL) {
+		if (cfg->debug)
+			fprintf(cfg->debug, "%s:%d TLS failed: %s\n",
+			    ch->peer_ip, ch->peer_port, err);
+		ch->closing = true;
+		ch->write_failed = true;	/* nothing more goes out */
+		return false;
+	}
+	ch->io.read = tls_read;
+	ch->io.write = tls_write;
+	ch->io.ctx = ch->tls;
+	if (cfg->debug)
+		fprintf(cfg->debug, "%s:%d TLS %s %s\n", ch->peer_ip,
+		    ch->peer_port, tls_protocol(ch->tls), tls_cipher(ch->tls));
+	return true;
+}
+
+/*
+ * smtp_starttls - STARTTLS (RFC 3207): 220, then the handshake.
+ *
+ * Whatever the client sent after the STARTTLS line, in plaintext, is
+ * thrown away: an attacker in the middle can append commands there
+ * ("STARTTLS\r\nRSET\r\nMAIL FROM:...") that would otherwise be read as
+ * if they had come over TLS (CVE-2011-0411, Postfix and many others).
+ */
+static void
+smtp_starttls(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	if (ch->tls) {
+		channel_push(ch, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (ch->fd < 0) {
+		channel_push(ch, "454 4.7.0 TLS not available");
+		return;
+	}
+	channel_push(ch, "220 2.0.0 Ready to start TLS");
+	channel_flush(ch);
+	if (ch->closing)
+		return;
+	ch->in_start = ch->in_end = ch->in_scan = 0;
+	ch->maybe_more = false;
+	ch->discarding = false;
+	if (channel_start_tls(ch))
+		session_forget(ch);
+}
+
+static void	channel_goodbye(struct smtpd_channel *, int);
+
+/* auth_read - the client's next line in an AUTH dialogue, or NULL when
+ * the session ends (the reason said, as for any read). */
+static char *
+auth_read(struct smtpd_channel *ch)
+{
+	char *line;
+	size_t len;
+	int r = channel_read_line(ch, &line, &len);
+
+	if (r == READ_LINE) {
+		/* Not the line itself in the trace: it carries a password. */
+		if (ch->cfg->debug)
+			fprintf(ch->cfg->debug, "%s:%d <- (%zu bytes of AUTH)\n",
+			    ch->peer_ip, ch->peer_port, len);
+		return line;
+	}
+	if (r == READ_TOO_LONG) {
+		channel_push(ch, "500 5.5.6 Authentication exchange line is "
+		    "too long");
+		return NULL;
+	}
+	channel_goodbye(ch, r);
+	ch->closing = true;
+	return NULL;
+}
+
+/*
+ * smtp_auth - AUTH mechanism [initial-response] (RFC 4954), then as many
+ * 334 exchanges as the mechanism needs (auth.c).
+ */
+static void
+smtp_auth(struct smtpd_channel *ch, char *arg)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+	const struct auth_creds creds = {
+		cfg->auth_secret, cfg->auth_ctx, cfg->auth_any
+	};
+	struct auth_dialogue d;
+	enum auth_status st;
+	char reply[512];
+	const char *r;
+
+	if (ch->auth_user) {
+		channel_push(ch, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (ch->tx.mailfrom) {
+		channel_push(ch, "503 5.5.1 Error: AUTH not permitted during "
+		    "a mail transaction");
+		return;
+	}
+	/* A password in the clear only when the server was told to take it. */
+	if (ch->tls == NULL && !cfg->auth_plaintext) {
+		channel_push(ch, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		return;
+	}
+	st = auth_begin(&d, &creds, arg, ch->server->fqdn, reply,
+	    sizeof(reply));
+	while (st == AUTH_MORE) {
+		char *line;
+
+		channel_push(ch, reply);
+		if ((line = auth_read(ch)) == NULL)
+			return;
+		st = auth_continue(&d, &creds, line, reply, sizeof(reply));
+	}
+	if (st == AUTH_OK && (r = hook_run(ch, HOOK_AUTH, d.user, NULL))) {
+		channel_push(ch, r);
+		return;
+	}
+	if (st == AUTH_OK && (ch->auth_user = strdup(d.user)) == NULL) {
+		channel_push(ch, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
+	channel_push(ch, auth_reply(st));
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+/* command_offered - is this row's command on for this channel? */
+static bool
+command_offered(const struct smtpd_channel *ch, const struct command *c)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+
+	if ((c->flags & IF_STARTTLS) && (ch->server->tls == NULL || cfg->smtps))
+		return false;
+	if ((c->flags & IF_AUTH) && !cfg->auth_secret && !cfg->auth_any)
+		return false;
+	return true;
+}
+
 /* command_find - the table row for a command name, or NULL. */
 static const struct command *
-command_find(const char *name)
+command_find(const struct smtpd_channel *ch, const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0)
+		if (strcmp(commands[i].name, name) == 0 &&
+		    command_offered(ch, &commands[i]))
 			return &commands[i];
 	return NULL;
 }
@@ -910,8 +1104,11 @@ command_find(const char *name)
 bool
 channel_is_builtin(const char *name)
 {
+	/* STARTTLS and AUTH only when configured: a program may have its
+	 * own when ours are off. */
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcasecmp(commands[i].name, name) == 0)
+		if (strcasecmp(commands[i].name, name) == 0 &&
+		    !(commands[i].flags & (IF_STARTTLS | IF_AUTH)))
 			return true;
 	return false;
 }
@@ -922,8 +1119,17 @@ static bool
 command_check(struct smtpd_channel *ch, const char *name, unsigned flags,
     const char *arg)
 {
+	if ((flags & NEED_TLS) && ch->cfg->require_tls && ch->tls == NULL) {
+		channel_push(ch, "530 5.7.0 Must issue a STARTTLS command first");
+		return false;
+	}
 	if ((flags & NEED_HELO) && ch->seen_greeting == NULL) {
 		channel_push(ch, "503 Error: send HELO first");
+		return false;
+	}
+	if ((flags & NEED_AUTH) && ch->cfg->auth_required &&
+	    ch->auth_user == NULL) {
+		channel_push(ch, "530 5.7.0 Authentication required");
 		return false;
 	}
 	if ((flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
@@ -1017,7 +1223,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 			return;
 		}
 	}
-	if ((cmd = command_find(name)) == NULL) {
+	if ((cmd = command_find(ch, name)) == NULL) {
 		channel_pushf(ch, "500 Error: command \"%s\" not recognized",
 		    name);
 		return;
@@ -1102,6 +1308,9 @@ channel_end_data(struct smtpd_channel *ch)
 	msg.data = m->data;
 	msg.data_len = m->len;
 	msg.smtputf8 = tx->smtputf8;
+	msg.auth_user = ch->auth_user;
+	msg.tls_protocol = tls_protocol(ch->tls);
+	msg.tls_cipher = tls_cipher(ch->tls);
 	if (!ch->cfg->decode_data) {
 		msg.mail_options = (const char *const *)ch->mail_options.item;
 		msg.mail_option_count = ch->mail_options.count;
@@ -1126,20 +1335,17 @@ channel_end_data(struct smtpd_channel *ch)
  * server, made once: the greeting, and the answers to HELO and EHLO.
  * Returns false when out of memory.
  */
-bool
-channel_prepare(struct smtpd_server *srv)
+/* ehlo_make - the EHLO reply, with STARTTLS offered or not. */
+static char *
+ehlo_make(const struct smtpd_server *srv, bool starttls)
 {
 	const struct smtpd_config *cfg = &srv->cfg;
 	char *e = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
-	    srv->fqdn, SMTPD_VERSION);
-	snprintf(srv->helo_reply, sizeof(srv->helo_reply), "250 %s",
-	    srv->fqdn);
 	if ((f = open_memstream(&e, &len)) == NULL)
-		return false;
+		return NULL;
 	fprintf(f, "250-%s\r\n", srv->fqdn);
 	if (cfg->data_size_limit)
 		fprintf(f, "250-SIZE %zu\r\n", cfg->data_size_limit);
@@ -1148,15 +1354,44 @@ channel_prepare(struct smtpd_server *srv)
 	if (cfg->enable_smtputf8)
 		fputs("250-SMTPUTF8\r\n", f);
 	fputs("250-PIPELINING\r\n", f);
+	if (starttls)
+		fputs("250-STARTTLS\r\n", f);
+	/* Offered over plaintext too: a client that tries gets a 538 that
+	 * says why, rather than a server that seems to lack AUTH. */
+	if (cfg->auth_secret || cfg->auth_any)
+		fprintf(f, "250-AUTH %s\r\n", auth_mechanisms());
 	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
 		fprintf(f, "250-%s\r\n", *k);
 	fputs("250 HELP", f);
 	if (fclose(f) != 0) {
 		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+bool
+channel_prepare(struct smtpd_server *srv)
+{
+	char *e, *t;
+
+	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
+	    srv->fqdn, SMTPD_VERSION);
+	snprintf(srv->helo_reply, sizeof(srv->helo_reply), "250 %s",
+	    srv->fqdn);
+	/* After STARTTLS (or with smtps) STARTTLS is no longer offered
+	 * (RFC 3207 section 4.2). */
+	e = ehlo_make(srv, srv->tls != NULL && !srv->cfg.smtps);
+	t = ehlo_make(srv, false);
+	if (e == NULL || t == NULL) {
+		free(e);
+		free(t);
 		return false;
 	}
 	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
 	srv->ehlo_reply = e;
+	srv->ehlo_reply_tls = t;
 	return true;
 }
 
@@ -1201,6 +1436,9 @@ channel_run(struct smtpd_channel *ch)
 	int max_junk = ch->cfg->max_junk;
 	int r = READ_LINE;
 
+	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
+	if (ch->cfg->smtps && !channel_start_tls(ch))
+		return;
 	channel_greet(ch);
 	while (!ch->closing) {
 		if (ch->state == SMTPD_DATA) {
@@ -1309,8 +1547,10 @@ channel_free(struct smtpd_channel *ch)
 		return;
 	transaction_reset(ch);
 	hook_run(ch, HOOK_DISCONNECT, NULL, NULL);
+	tls_close(ch->tls);
 	if (ch->fd >= 0)
 		close(ch->fd);
+	free(ch->auth_user);
 	free(ch->tx.rcpttos);
 	params_clear(&ch->mail_options);
 	params_clear(&ch->rcpt_options);
@@ -1431,6 +1671,24 @@ void
 smtpd_channel_set_handler_data(struct smtpd_channel *ch, void *data)
 {
 	ch->handler_data = data;
+}
+
+const char *
+smtpd_channel_auth_user(const struct smtpd_channel *ch)
+{
+	return ch->auth_user;
+}
+
+const char *
+smtpd_channel_tls_protocol(const struct smtpd_channel *ch)
+{
+	return tls_protocol(ch->tls);
+}
+
+const char *
+smtpd_channel_tls_cipher(const struct smtpd_channel *ch)
+{
+	return tls_cipher(ch->tls);
 }
 
 const char *

@@ -54,6 +54,12 @@ void		*smtpd_channel_handler_data(const struct smtpd_channel *);
 void		 smtpd_channel_set_handler_data(struct smtpd_channel *,
 		    void *);
 
+/* The user logged in with AUTH, and the TLS protocol and cipher: NULL
+ * when none (2.1). */
+const char	*smtpd_channel_auth_user(const struct smtpd_channel *);
+const char	*smtpd_channel_tls_protocol(const struct smtpd_channel *);
+const char	*smtpd_channel_tls_cipher(const struct smtpd_channel *);
+
 /* smtpd_channel_reply - format a reply in the channel's own storage and
  * return it, for a hook or handler to return.  Valid until the next call. */
 const char	*smtpd_channel_reply(struct smtpd_channel *, const char *fmt,

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "channel_internal.h"
 #include "io.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +219,62 @@ host_fqdn(void)
 	return fqdn_cache;
 }
 
+/* config_check_tls - the TLS and AUTH fields make sense together, and
+ * this build can do what they ask. */
+static int
+config_check_tls(const struct smtpd_config *cfg, char *err, size_t errsz)
+{
+	bool cert = cfg->tls_cert || cfg->tls_key;
+	bool auth = cfg->auth_secret || cfg->auth_any;
+
+	if ((cert || cfg->tls_self_signed || cfg->smtps || cfg->require_tls ||
+	    cfg->relay_tls_insecure) && !tls_available()) {
+		snprintf(err, errsz, "TLS: built without TLS support "
+		    "(rebuild with OpenSSL: make TLS=yes)");
+		return -1;
+	}
+	if (cert && (!cfg->tls_cert || !cfg->tls_key)) {
+		snprintf(err, errsz, "TLS: a certificate needs its key, and a "
+		    "key its certificate (--tls-cert and --tls-key)");
+		return -1;
+	}
+	if (cert && cfg->tls_self_signed) {
+		snprintf(err, errsz, "TLS: a certificate or a self-signed "
+		    "one, not both");
+		return -1;
+	}
+	if ((cfg->smtps || cfg->require_tls) && !cert &&
+	    !cfg->tls_self_signed) {
+		snprintf(err, errsz, "TLS: %s needs a certificate "
+		    "(--tls-cert and --tls-key, or --tls-self-signed)",
+		    cfg->smtps ? "--smtps" : "--require-tls");
+		return -1;
+	}
+	if ((cfg->auth_plaintext || cfg->auth_required) && !auth) {
+		snprintf(err, errsz, "AUTH: %s needs users (--auth-user, "
+		    "--auth-file or --auth-any)", cfg->auth_plaintext ?
+		    "--auth-plaintext" : "--auth-required");
+		return -1;
+	}
+	if (cfg->relay_auth_user && !cfg->relay_auth_password) {
+		snprintf(err, errsz, "relay AUTH: a user needs a password");
+		return -1;
+	}
+	return 0;
+}
+
+bool
+smtpd_tls_available(void)
+{
+	return tls_available();
+}
+
+const char *
+smtpd_server_tls_fingerprint(const struct smtpd_server *srv)
+{
+	return srv->tls ? tls_server_fingerprint(srv->tls) : NULL;
+}
+
 int
 smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
     char *err, size_t errsz)
@@ -279,6 +336,8 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(err, errsz, "invalid port: %d", cfg->port);
 		return -1;
 	}
+	if (config_check_tls(cfg, err, errsz) != 0)
+		return -1;
 	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
 	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
 	    cfg->shutdown_grace < 0) {
@@ -296,16 +355,20 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
 	else
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", host_fqdn());
-	if (!channel_prepare(srv)) {
-		snprintf(err, errsz, "out of memory");
+	/* The key is read here, before a program drops its privileges. */
+	if ((cfg->tls_cert || cfg->tls_self_signed) &&
+	    (srv->tls = tls_server_new(cfg->tls_cert, cfg->tls_key,
+	    cfg->tls_self_signed, srv->fqdn, err, errsz)) == NULL) {
 		free(srv);
 		return -1;
 	}
+	if (!channel_prepare(srv)) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
 	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));
-		free(srv->ehlo_reply);
-		free(srv);
-		return -1;
+		goto fail;
 	}
 	pthread_mutex_init(&srv->deliver_lock, NULL);
 	pthread_mutex_init(&srv->lock, NULL);
@@ -317,6 +380,12 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	srv->stop_state = SERVER_RUNNING;
 	*out = srv;
 	return 0;
+fail:
+	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
+	tls_server_free(srv->tls);
+	free(srv);
+	return -1;
 }
 
 /*
@@ -909,5 +978,7 @@ smtpd_server_free(struct smtpd_server *srv)
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->deliver_lock);
 	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
+	tls_server_free(srv->tls);
 	free(srv);
 }

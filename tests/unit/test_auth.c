@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * test_auth.c - base64 and the AUTH mechanisms (auth.c), with the
- * examples of RFC 4648, RFC 4616, RFC 4954 and RFC 2195.
+ * examples of RFC 4648, RFC 4616, RFC 4954 and RFC 2195; then AUTH, the
+ * TLS requirements and STARTTLS's refusals in a channel (in memory).
  */
 #include "auth.h"
 #include "tls.h"
+#include "unit.h"
 
-#include <CUnit/CUnit.h>
-#include "suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +389,220 @@ test_users_file_bad_line_does_not_print_it(void)
 	auth_users_free(t);
 }
 
+/* ---- AUTH in a channel -------------------------------------------------- */
+
+#define AUTH_EHLO	"EHLO client.example\r\n"
+#define TIM_PLAIN	"AHRpbQB0YW5zdGFhZnRhbnN0YWFm"	/* \0tim\0tanstaaftanstaaf */
+
+static const char *last_auth_user;
+
+static const char *
+on_auth_refuse_tim(struct smtpd_channel *ch, const char *user, void *ctx)
+{
+	(void)ch;
+	(void)ctx;
+	last_auth_user = user;
+	return strcmp(user, "tim") == 0 ? "535 5.7.8 Not tim today" : NULL;
+}
+
+static void
+auth_config(struct smtpd_config *cfg)
+{
+	unit_config(cfg);
+	cfg->auth_secret = users;
+	cfg->auth_plaintext = true;
+}
+
+/* after_ehlo - the replies after the EHLO reply. */
+static const char *
+after_ehlo(const struct smtpd_config *cfg, const char *input)
+{
+	const char *r;
+
+	unit_reset();
+	r = unit_session(cfg, input, strlen(input), 0);
+	r = strstr(r, "250 HELP\r\n");
+	return r ? r + 10 : "";
+}
+
+static void
+test_channel_ehlo_offers_auth_only_when_configured(void)
+{
+	struct smtpd_config cfg;
+
+	unit_config(&cfg);
+	unit_reset();
+	CU_ASSERT_PTR_NULL(strstr(unit_session(&cfg, AUTH_EHLO,
+	    strlen(AUTH_EHLO), 0), "AUTH"));
+	auth_config(&cfg);
+	unit_reset();
+	CU_ASSERT_PTR_NOT_NULL(strstr(unit_session(&cfg, AUTH_EHLO,
+	    strlen(AUTH_EHLO), 0), "250-AUTH PLAIN LOGIN"));
+}
+
+static void
+test_channel_auth_plain_then_message_carries_the_user(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO
+	    "AUTH PLAIN " TIM_PLAIN "\r\n"
+	    "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhi\r\n.\r\n"),
+	    "235 2.7.0 Authentication successful\r\n250 OK\r\n250 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n250 OK\r\n");
+	CU_ASSERT_EQUAL(delivered.count, 1);
+}
+
+static void
+test_channel_auth_login_split_across_reads(void)
+{
+	struct smtpd_config cfg;
+	const char *in = AUTH_EHLO "AUTH LOGIN\r\ndGlt\r\n"
+	    "dGFuc3RhYWZ0YW5zdGFhZg==\r\n";
+	const char *r;
+
+	auth_config(&cfg);
+	unit_reset();
+	r = unit_session(&cfg, in, strlen(in), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6"
+	    "\r\n235 2.7.0 Authentication successful\r\n"));
+}
+
+static void
+test_channel_auth_over_plaintext_is_538_without_auth_plaintext(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	cfg.auth_plaintext = false;
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO "AUTH PLAIN "
+	    TIM_PLAIN "\r\n"), "538 5.7.11 Encryption required for requested "
+	    "authentication mechanism\r\n");
+}
+
+static void
+test_channel_auth_refusals(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO
+	    "AUTH PLAIN AHRpbQB4\r\n"		/* wrong password */
+	    "AUTH PLAIN @@@@\r\n"
+	    "AUTH LOGIN\r\n*\r\n"
+	    "MAIL FROM:<a@b>\r\nAUTH PLAIN " TIM_PLAIN "\r\nRSET\r\n"
+	    "AUTH PLAIN " TIM_PLAIN "\r\nAUTH PLAIN " TIM_PLAIN "\r\n"),
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "501 5.5.2 Cannot decode response\r\n"
+	    "334 VXNlcm5hbWU6\r\n501 5.7.0 Authentication cancelled\r\n"
+	    "250 OK\r\n"
+	    "503 5.5.1 Error: AUTH not permitted during a mail transaction\r\n"
+	    "250 OK\r\n"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "503 5.5.1 Error: already authenticated\r\n");
+}
+
+static void
+test_channel_auth_required_refuses_mail_first(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	cfg.auth_required = true;
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO
+	    "MAIL FROM:<a@b>\r\nAUTH PLAIN " TIM_PLAIN "\r\nMAIL FROM:<a@b>\r\n"),
+	    "530 5.7.0 Authentication required\r\n"
+	    "235 2.7.0 Authentication successful\r\n250 OK\r\n");
+}
+
+static void
+test_channel_on_auth_hook_may_refuse(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	cfg.hooks.on_auth = on_auth_refuse_tim;
+	last_auth_user = NULL;
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO
+	    "AUTH PLAIN " TIM_PLAIN "\r\nAUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=\r\n"),
+	    "535 5.7.8 Not tim today\r\n235 2.7.0 Authentication successful\r\n");
+	CU_ASSERT_PTR_NOT_NULL(last_auth_user);
+}
+
+static void
+test_channel_eof_inside_auth_ends_quietly(void)
+{
+	struct smtpd_config cfg;
+
+	auth_config(&cfg);
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO "AUTH LOGIN\r\ndGlt"),
+	    "334 VXNlcm5hbWU6\r\n");
+}
+
+static void
+test_channel_failed_logins_reach_max_junk(void)
+{
+	struct smtpd_config cfg;
+	char in[4096] = AUTH_EHLO;
+	const char *r;
+
+	auth_config(&cfg);
+	cfg.max_junk = 3;
+	for (int i = 0; i < 5; i++)
+		strcat(in, "AUTH LOGIN\r\ndGlt\r\neA==\r\n");
+	r = after_ehlo(&cfg, in);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "535 5.7.8 Authentication credentials "
+	    "invalid\r\n421 test.example Error: too many bad commands\r\n"));
+	/* Three attempts, then the 421: not five. */
+	CU_ASSERT_PTR_NULL(strstr(strstr(r, "421"), "334"));
+}
+
+static void
+test_channel_require_tls_refuses_mail_and_auth(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	char err[256];
+
+	auth_config(&cfg);
+	cfg.require_tls = true;
+	if (!tls_available()) {
+		CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)),
+		    -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "built without TLS support"));
+		return;
+	}
+	cfg.tls_self_signed = true;
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, AUTH_EHLO
+	    "MAIL FROM:<a@b>\r\nAUTH PLAIN " TIM_PLAIN "\r\nSTARTTLS x\r\n"
+	    "STARTTLS\r\n"),
+	    "530 5.7.0 Must issue a STARTTLS command first\r\n"
+	    "530 5.7.0 Must issue a STARTTLS command first\r\n"
+	    "501 Syntax: STARTTLS\r\n"
+	    "454 4.7.0 TLS not available\r\n");
+}
+
+static void
+test_config_checks_tls_and_auth_fields(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	char err[256];
+
+	unit_config(&cfg);
+	cfg.auth_required = true;
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "needs users"));
+	unit_config(&cfg);
+	cfg.tls_cert = "cert.pem";
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	unit_config(&cfg);
+	cfg.smtps = true;
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(smtpd_tls_available(), tls_available());
+}
+
 static const struct unit_test tests[] = {
 	{ "base64 encodes RFC 4648 vectors", test_base64_encodes_rfc4648_vectors },
 	{ "base64 decodes RFC 4648 vectors", test_base64_decodes_rfc4648_vectors },
@@ -422,6 +636,22 @@ static const struct unit_test tests[] = {
 	{ "AUTH syntax", test_auth_without_mechanism_or_with_two_responses_is_syntax },
 	{ "users table", test_users_table_from_options_and_file },
 	{ "users file bad line", test_users_file_bad_line_does_not_print_it },
+	{ "channel: EHLO offers AUTH when configured",
+	    test_channel_ehlo_offers_auth_only_when_configured },
+	{ "channel: AUTH PLAIN, then a message",
+	    test_channel_auth_plain_then_message_carries_the_user },
+	{ "channel: AUTH LOGIN split across reads",
+	    test_channel_auth_login_split_across_reads },
+	{ "channel: 538 over plaintext",
+	    test_channel_auth_over_plaintext_is_538_without_auth_plaintext },
+	{ "channel: AUTH refusals", test_channel_auth_refusals },
+	{ "channel: auth_required", test_channel_auth_required_refuses_mail_first },
+	{ "channel: on_auth hook", test_channel_on_auth_hook_may_refuse },
+	{ "channel: EOF inside AUTH", test_channel_eof_inside_auth_ends_quietly },
+	{ "channel: failed logins reach max_junk",
+	    test_channel_failed_logins_reach_max_junk },
+	{ "channel: require_tls", test_channel_require_tls_refuses_mail_and_auth },
+	{ "config: TLS and AUTH fields", test_config_checks_tls_and_auth_fields },
 };
 
 int
