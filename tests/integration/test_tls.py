@@ -133,6 +133,15 @@ class StartTLSTest(TLSTestCase):
         self.assertEqual(c.cmd('RCPT TO:<b@example.com>'), '503 Error: need MAIL command')
         self.assertEqual(c.cmd('NOOP'), '250 OK')
 
+    def test_stop_says_421_to_an_idle_tls_client(self):
+        srv = self.tls_server()
+        c = self.ehlo_client(srv)
+        self.starttls(c)
+        self.assertTrue(c.cmd('EHLO client.example').startswith('250-'))
+        srv.signal(15)
+        self.assertRegex(c.reply(timeout=slow(10)), r'^421 .* Error: shutting down$')
+        self.assertEqual(srv.wait(slow(15)), 0)
+
     def test_require_tls_refuses_mail_before_starttls(self):
         srv = self.tls_server('--require-tls')
         c = self.ehlo_client(srv)
