@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -317,6 +318,15 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		if (channel_is_builtin(c->name)) {
 			snprintf(err, errsz, "extra command %s is built in",
 			    c->name);
+			return -1;
+		}
+		/* STARTTLS and AUTH are built in only when configured. */
+		if ((strcasecmp(c->name, "STARTTLS") == 0 &&
+		    (cfg->tls_cert || cfg->tls_self_signed)) ||
+		    (strcasecmp(c->name, "AUTH") == 0 &&
+		    (cfg->auth_secret || cfg->auth_any))) {
+			snprintf(err, errsz, "extra command %s is built in "
+			    "with this configuration", c->name);
 			return -1;
 		}
 	}

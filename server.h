@@ -180,7 +180,8 @@ struct smtpd_handler {
 /*
  * 0 lets it run at any time.  A name may not be that of a built-in
  * command (HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY,
- * EXPN, in any case): smtpd_server_new refuses it.
+ * EXPN, in any case; STARTTLS and AUTH when TLS or AUTH is configured):
+ * smtpd_server_new refuses it.
  */
 struct smtpd_command {
 	const char	*name;		/* upper case, e.g. "XCLIENT" */
