@@ -1175,6 +1175,23 @@ is_http(const char *line)
 	    strncmp(line, "PUT ", 4) == 0;
 }
 
+/* channel_trace_command - the debug trace of a command line; AUTH's
+ * initial response is left out: it carries a password. */
+static void
+channel_trace_command(struct smtpd_channel *ch, const char *line)
+{
+	const char *sp;
+
+	if (strncasecmp(line, "AUTH ", 5) == 0 &&
+	    (sp = strchr(line + 5, ' ')) != NULL)
+		fprintf(ch->cfg->debug, "%s:%d <- %.*s (%zu bytes of AUTH)\n",
+		    ch->peer_ip, ch->peer_port, (int)(sp - line), line,
+		    strlen(sp + 1));
+	else
+		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
+		    ch->peer_port, line);
+}
+
 /* channel_command - answer one command line (Python's found_terminator
  * in COMMAND state). */
 static void
@@ -1184,8 +1201,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	char *name, *sp, *arg;
 
 	if (ch->cfg->debug)
-		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
-		    ch->peer_port, line);
+		channel_trace_command(ch, line);
 	/* A NUL would cut a C string short: the line cannot be read right. */
 	if (len == 0 || strlen(line) != len) {
 		channel_push(ch, "500 Error: bad syntax");

@@ -181,6 +181,25 @@ class StartTLSTest(TLSTestCase):
         with open(cert) as f:
             self.assertEqual(der, ssl.PEM_cert_to_DER_cert(f.read()))
 
+    def test_key_only_root_can_read_is_read_before_dropping_root(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the server only drops privileges as root')
+        d = self.server_tmp()
+        cert, key = os.path.join(d, 'cert.pem'), os.path.join(d, 'key.pem')
+        r = run_client(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+                        '-days', '1', '-subj', '/CN=localhost'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.chmod(key, 0o600)
+        os.chmod(d, 0o755)
+        srv = self.server('--tls-cert', cert, '--tls-key', key, nosetuid=False)
+        with open('/proc/%d/status' % srv.proc.pid) as f:
+            uid = [l.split()[1] for l in f if l.startswith('Uid:')][0]
+        self.assertNotEqual(uid, '0')
+        with smtplib.SMTP(HOST, srv.port, timeout=CLIENT_TIMEOUT) as s:
+            self.assertEqual(s.starttls(context=client_context())[0], 220)
+            self.assertEqual(s.noop()[0], 250)
+
     def test_missing_key_file_is_refused_at_start(self):
         r = run_client([smtpd_path(), '-n', '--tls-cert', '/nonexistent.pem',
                         '--tls-key', '/nonexistent.key', '127.0.0.1:1'], timeout=10)
@@ -561,6 +580,22 @@ class AuthDialogueTest(ServerTestCase):
             s.login(USER, PASSWORD)
             s.sendmail('a@example.com', ['b@example.com'], MESSAGE)
         self.assertEqual(auth_line(srv.wait_for_messages(1)[0]), 'auth: ' + USER)
+
+    def test_debug_trace_leaves_out_the_credentials(self):
+        srv = self.auth_server('-d')
+        c = self.ehlo_client(srv)
+        secret = b64('\0%s\0%s' % (USER, PASSWORD))
+        self.assertTrue(c.cmd('AUTH PLAIN ' + secret).startswith('235'))
+        c2 = self.ehlo_client(srv)
+        self.assertEqual(c2.cmd('AUTH LOGIN ' + b64(USER)), '334 UGFzc3dvcmQ6')
+        self.assertTrue(c2.cmd(b64(PASSWORD)).startswith('235'))
+        c.cmd('QUIT')
+        c.expect_closed()
+        self.assertTrue(wait_until(lambda: '221 Bye' in srv.stderr(), 5))
+        err = srv.stderr()
+        self.assertIn('<- AUTH PLAIN (%d bytes of AUTH)' % len(secret), err)
+        self.assertNotIn(secret, err)
+        self.assertNotIn(b64(PASSWORD), err)
 
     def test_auth_options_need_users(self):
         r = run_client([smtpd_path(), '-n', '--auth-required', '127.0.0.1:1'], timeout=10)
