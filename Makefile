@@ -42,11 +42,11 @@ PC_REQUIRES =
 endif
 
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
-	   mailman.c maildir.c io.c tls.c auth.c
+	   mailman.c maildir.c io.c proxyproto.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
-	   tls.h auth.h
+	   proxyproto.h tls.h auth.h
 
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so $(B)$(SO_NAME)
 
@@ -182,7 +182,8 @@ uninstall:
 
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
-	    tests/unit/test_address.c tests/unit/test_auth.c
+	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
+	    tests/unit/test_lmtp.c tests/unit/test_auth.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
@@ -216,7 +217,14 @@ abi: $(ABI_B)old_program
 unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
 
-integration: $(B)smtpd
+# tests/lmtp-hooked: an LMTP server made with the library, with a hook,
+# for the tests where a real Postfix delivers to us (test_lmtp.py).
+$(B)tests/lmtp-hooked: tests/lmtp_hooked.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -I. -o $@ tests/lmtp_hooked.c \
+	    $(B)libsmtpd.a $(LDLIBS)
+
+integration: $(B)smtpd $(B)tests/lmtp-hooked
 	SMTPD=./$(B)smtpd $(PYTHON) tests/run_integration.py
 
 # The examples, built as a project outside this repository would build
@@ -271,7 +279,7 @@ test: test-deps
 
 clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests build/ build-*/ stage/
+	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean

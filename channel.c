@@ -15,7 +15,10 @@
  *
  * DATA switches the reader to message text (channel_read_data) until the
  * line ".", then the message goes to the handler under the server's
- * delivery mutex (channel_deliver).
+ * delivery mutex (channel_deliver).  BDAT (RFC 3030, cfg.chunking) reads
+ * exactly the chunk's bytes instead (channel_read_chunk).  In LMTP
+ * (RFC 2033, cfg.lmtp) LHLO replaces HELO and EHLO, and the end of a
+ * message is answered once per recipient (channel_deliver_each).
  *
  * The replies and their texts are Python's smtpd's, the contract on the
  * wire; where Python crashes or hangs, the comments say what we do.
@@ -35,6 +38,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -74,6 +78,9 @@ struct transaction {
 	char		**rcpttos;
 	size_t		 rcpt_count, rcpt_cap;
 	bool		 smtputf8;	/* Python's require_SMTPUTF8 */
+	bool		 bdat;		/* a BDAT chunk came: no DATA now */
+	char		**rcpt_reply;	/* LMTP: smtpd_channel_rcpt_reply() */
+	size_t		 rcpt_reply_count;
 };
 
 /* The message text being received, already unstuffed, CRLF made LF. */
@@ -85,6 +92,7 @@ struct message_text {
 	bool		 too_big;	/* over data_size_limit: stop keeping it */
 	bool		 no_memory;
 	bool		 bare_newline;	/* a CR or LF not part of CRLF */
+	bool		 cr_pending;	/* BDAT: a chunk ended in CR */
 };
 
 /* What lives for the connection. */
@@ -95,6 +103,7 @@ struct smtpd_channel {
 	int			 fd;		/* -1 when not a socket */
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	int			 peer_port;
+	bool			 proxied;	/* peer from a PROXY header */
 
 	_Atomic int		 state;		/* enum smtpd_channel_state */
 	char			*seen_greeting;	/* NULL before HELO/EHLO */
@@ -140,13 +149,15 @@ struct smtpd_channel {
 #define NEED_MAIL	SMTPD_CMD_NEED_MAIL	/* 503 Error: need MAIL command */
 #define NEED_RCPT	SMTPD_CMD_NEED_RCPT	/* 503 Error: need RCPT command */
 #define NO_ARG		SMTPD_CMD_NO_ARG	/* 501 Syntax: NAME */
+/* Which sessions have the command at all (others: 500 not recognized). */
+#define SMTP_ONLY	0x100	/* not in LMTP */
+#define LMTP_ONLY	0x200	/* only with cfg.lmtp */
+#define CHUNKING_ONLY	0x400	/* only with cfg.chunking */
+#define IF_STARTTLS	0x800	/* a certificate, and not smtps */
+#define IF_AUTH		0x1000	/* auth_secret or auth_any */
 /* Ours alone, not for extra commands. */
-#define NEED_TLS	0x100	/* with require_tls: 530 Must issue a STARTTLS */
-#define NEED_AUTH	0x200	/* with auth_required: 530 Authentication required */
-/* Rows that exist only when configured: otherwise, as in Python, the
- * command is not recognized. */
-#define IF_STARTTLS	0x400	/* a certificate, and not smtps */
-#define IF_AUTH		0x800	/* auth_secret or auth_any */
+#define NEED_TLS	0x2000	/* with require_tls: 530 Must issue a STARTTLS */
+#define NEED_AUTH	0x4000	/* with auth_required: 530 Authentication required */
 
 struct command {
 	const char	*name;
@@ -156,6 +167,8 @@ struct command {
 
 static void	smtp_helo(struct smtpd_channel *, char *);
 static void	smtp_ehlo(struct smtpd_channel *, char *);
+static void	smtp_lhlo(struct smtpd_channel *, char *);
+static void	smtp_bdat(struct smtpd_channel *, char *);
 static void	smtp_noop(struct smtpd_channel *, char *);
 static void	smtp_quit(struct smtpd_channel *, char *);
 static void	smtp_mail(struct smtpd_channel *, char *);
@@ -168,12 +181,20 @@ static void	smtp_expn(struct smtpd_channel *, char *);
 static void	smtp_starttls(struct smtpd_channel *, char *);
 static void	smtp_auth(struct smtpd_channel *, char *);
 
+static void	channel_end_message(struct smtpd_channel *, bool bdat);
+static bool	command_check(struct smtpd_channel *, const char *name,
+		    unsigned flags, const char *arg);
+static void	channel_goodbye(struct smtpd_channel *, int r);
+
 static const struct command commands[] = {
-	{ "HELO", smtp_helo, 0 },
-	{ "EHLO", smtp_ehlo, 0 },
+	{ "HELO", smtp_helo, SMTP_ONLY },
+	{ "EHLO", smtp_ehlo, SMTP_ONLY },
+	{ "LHLO", smtp_lhlo, LMTP_ONLY },
 	{ "MAIL", smtp_mail, NEED_TLS | NEED_HELO | NEED_AUTH },
 	{ "RCPT", smtp_rcpt, NEED_TLS | NEED_HELO | NEED_MAIL },
 	{ "DATA", smtp_data, NEED_TLS | NEED_HELO | NEED_RCPT | NO_ARG },
+	/* Checks its state itself: a refused chunk's bytes must be read. */
+	{ "BDAT", smtp_bdat, CHUNKING_ONLY },
 	{ "RSET", smtp_rset, NO_ARG },
 	{ "NOOP", smtp_noop, NO_ARG },
 	{ "QUIT", smtp_quit, 0 },
@@ -501,6 +522,97 @@ message_scan(struct smtpd_channel *ch)
 	return done;
 }
 
+/* message_start - an empty message, for DATA or a first BDAT chunk. */
+static void
+message_start(struct message_text *m)
+{
+	m->len = m->raw = 0;
+	m->bol = true;
+	m->too_big = m->no_memory = m->bare_newline = m->cr_pending = false;
+}
+
+/*
+ * chunk_add - keep n bytes of a BDAT chunk.  The text is made what DATA
+ * would have made of the same message: CRLF becomes LF (a CRLF may be
+ * split between chunks: a final CR waits for the next byte), a bare CR or
+ * LF is kept and noted; no dot is removed, for none was added.
+ */
+static void
+chunk_add(struct smtpd_channel *ch, const char *p, size_t n)
+{
+	struct message_text *m = &ch->msg;
+
+	if (n > 0 && m->cr_pending) {
+		m->cr_pending = false;
+		if (*p == '\n') {
+			message_add(ch, "\n", 1, 1);
+			p++;
+			n--;
+		} else {
+			m->bare_newline = true;
+			message_add(ch, "\r", 1, 0);
+		}
+	}
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k;
+
+		if (nl == NULL) {
+			k = n;
+			if (p[k - 1] == '\r') {
+				m->cr_pending = true;
+				k--;
+				message_add(ch, "", 0, 1);	/* its byte */
+			}
+			if (k > 0 && memchr(p, '\r', k) != NULL)
+				m->bare_newline = true;
+			message_add(ch, p, k, k);
+			return;
+		}
+		k = (size_t)(nl - p);
+		if (k > 0 && p[k - 1] == '\r') {
+			if (k > 1 && memchr(p, '\r', k - 1) != NULL)
+				m->bare_newline = true;
+			message_add(ch, p, k - 1, k - 1);
+			message_add(ch, "\n", 1, 2);
+		} else {
+			m->bare_newline = true;		/* a bare LF */
+			message_add(ch, p, k + 1, k + 1);
+		}
+		p = nl + 1;
+		n -= k + 1;
+	}
+}
+
+/* channel_read_chunk - take exactly n bytes of input, kept as message
+ * text or dropped: READ_LINE when all came, else a read_result <= 0.
+ * The timeout bounds each read here, not the whole chunk, which may be
+ * large. */
+static int
+channel_read_chunk(struct smtpd_channel *ch, unsigned long long n, bool keep)
+{
+	while (n > 0) {
+		size_t avail = ch->in_end - ch->in_start;
+		size_t take;
+
+		if (avail == 0) {
+			int r = channel_fill(ch);
+
+			if (r <= 0)
+				return r;
+			continue;
+		}
+		take = avail < n ? avail : (size_t)n;
+		if (keep)
+			chunk_add(ch, ch->in + ch->in_start, take);
+		ch->in_start += take;
+		ch->in_scan = ch->in_start;
+		ch->line_deadline = 0;
+		n -= take;
+	}
+	return READ_LINE;
+}
+
 /* channel_read_data - read message text up to its end: READ_LINE when the
  * end was seen, else a read_result <= 0. */
 static int
@@ -589,6 +701,12 @@ transaction_reset(struct smtpd_channel *ch)
 		free(tx->rcpttos[i]);
 	tx->rcpt_count = 0;
 	tx->smtputf8 = false;
+	tx->bdat = false;
+	for (size_t i = 0; i < tx->rcpt_reply_count; i++)
+		free(tx->rcpt_reply[i]);
+	free(tx->rcpt_reply);
+	tx->rcpt_reply = NULL;
+	tx->rcpt_reply_count = 0;
 	ch->state = SMTPD_COMMAND;
 	if (had)
 		hook_run(ch, HOOK_RESET, NULL, NULL);
@@ -652,6 +770,18 @@ static void
 smtp_ehlo(struct smtpd_channel *ch, char *arg)
 {
 	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
+		return;
+	ch->extended_smtp = true;
+	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
+	    ch->server->ehlo_reply);
+}
+
+/* smtp_lhlo - LHLO hostname (RFC 2033 section 4.1): EHLO's answer, in
+ * LMTP, where HELO and EHLO are not commands. */
+static void
+smtp_lhlo(struct smtpd_channel *ch, char *arg)
+{
+	if (!greet(ch, arg, "501 Syntax: LHLO hostname"))
 		return;
 	ch->extended_smtp = true;
 	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
@@ -841,14 +971,81 @@ smtp_rset(struct smtpd_channel *ch, char *arg)
 static void
 smtp_data(struct smtpd_channel *ch, char *arg)
 {
-	struct message_text *m = &ch->msg;
-
 	(void)arg;
-	m->len = m->raw = 0;
-	m->bol = true;
-	m->too_big = m->no_memory = m->bare_newline = false;
+	/* RFC 3030 section 2: one transaction is DATA or BDAT, not both. */
+	if (ch->tx.bdat) {
+		channel_push(ch, "503 Error: BDAT in progress; DATA not allowed");
+		return;
+	}
+	message_start(&ch->msg);
 	ch->state = SMTPD_DATA;
 	channel_push(ch, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* bdat_parse - "chunk-size [LAST]" (RFC 3030 section 2): false when arg
+ * is not that. */
+static bool
+bdat_parse(const char *arg, unsigned long long *size, bool *last)
+{
+	char *end;
+
+	if (*arg < '0' || *arg > '9')
+		return false;
+	errno = 0;
+	*size = strtoull(arg, &end, 10);
+	if (errno != 0 || end - arg > 20)
+		return false;
+	*last = false;
+	if (*end == '\0')
+		return true;
+	if (*end != ' ' || strcasecmp(end + 1, "LAST") != 0)
+		return false;
+	*last = true;
+	return true;
+}
+
+/*
+ * smtp_bdat - BDAT chunk-size [LAST] (RFC 3030): exactly chunk-size bytes
+ * of message text follow, as they are (no dot-stuffing, no end line).  A
+ * chunk that may not come now is still read, and dropped, so that the
+ * session stays in step; one whose size cannot be read leaves nothing to
+ * stay in step with, and the connection is closed.
+ */
+static void
+smtp_bdat(struct smtpd_channel *ch, char *arg)
+{
+	unsigned long long size;
+	bool last, keep;
+	int r;
+
+	if (!bdat_parse(arg, &size, &last)) {
+		channel_push(ch, "501 Syntax: BDAT chunk-size [LAST]");
+		ch->closing = true;
+		return;
+	}
+	keep = command_check(ch, "BDAT", NEED_HELO | NEED_MAIL | NEED_RCPT,
+	    "");
+	if (keep && !ch->tx.bdat) {
+		message_start(&ch->msg);
+		ch->tx.bdat = true;
+	}
+	/* A stop lets a chunk being read finish, as it lets DATA. */
+	if (keep)
+		ch->state = SMTPD_DATA;
+	r = channel_read_chunk(ch, size, keep);
+	if (r <= 0) {
+		channel_goodbye(ch, r);
+		ch->closing = true;
+		return;
+	}
+	if (!keep)
+		return;
+	ch->state = SMTPD_COMMAND;
+	if (last) {
+		channel_end_message(ch, true);
+		return;
+	}
+	channel_pushf(ch, "250 2.0.0 %llu bytes received", size);
 }
 
 /* smtp_help - HELP [command]: Python's one-line syntax summaries. */
@@ -942,8 +1139,9 @@ channel_start_tls(struct smtpd_channel *ch)
 		ch->closing = true;
 		return false;
 	}
-	ch->tls = tls_accept(ch->server->tls, ch->fd, cfg->timeout * 1000,
-	    err, sizeof(err));
+	ch->tls = tls_accept(ch->server->tls, ch->fd,
+	    cfg->timeout > INT_MAX / 1000 ? 0 : cfg->timeout * 1000, err,
+	    sizeof(err));
 	if (ch->tls == NULL) {
 		if (cfg->debug)
 			fprintf(cfg->debug, "%s:%d TLS failed: %s\n",
@@ -1076,40 +1274,46 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
-/* command_offered - is this row's command on for this channel? */
+/* command_in - whether the protocol cfg speaks has this command. */
 static bool
-command_offered(const struct smtpd_channel *ch, const struct command *c)
+command_in(const struct smtpd_config *cfg, const struct command *c)
 {
-	const struct smtpd_config *cfg = ch->cfg;
+	bool tls = (cfg->tls_cert || cfg->tls_self_signed) && !cfg->smtps;
 
-	if ((c->flags & IF_STARTTLS) && (ch->server->tls == NULL || cfg->smtps))
-		return false;
-	if ((c->flags & IF_AUTH) && !cfg->auth_secret && !cfg->auth_any)
-		return false;
-	return true;
+	return !(((c->flags & SMTP_ONLY) && cfg->lmtp) ||
+	    ((c->flags & LMTP_ONLY) && !cfg->lmtp) ||
+	    ((c->flags & CHUNKING_ONLY) && !cfg->chunking) ||
+	    ((c->flags & IF_STARTTLS) && !tls) ||
+	    ((c->flags & IF_AUTH) && !cfg->auth_secret && !cfg->auth_any));
 }
 
-/* command_find - the table row for a command name, or NULL. */
+/* command_find - the table row for a command name in this session's
+ * protocol, or NULL. */
 static const struct command *
 command_find(const struct smtpd_channel *ch, const char *name)
 {
+	const struct smtpd_config *cfg = ch->cfg;
+
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0 &&
-		    command_offered(ch, &commands[i]))
-			return &commands[i];
+		if (strcmp(commands[i].name, name) == 0)
+			return command_in(cfg, &commands[i]) ? &commands[i] :
+			    NULL;
 	return NULL;
 }
 
-/* channel_is_builtin - true if name (any case) is a built-in command. */
+/* channel_is_builtin - true if name (any case) is a built-in command of
+ * the protocol cfg speaks (without cfg.chunking, BDAT is not one, and a
+ * program that made its own keeps it). */
 bool
-channel_is_builtin(const char *name)
+channel_is_builtin(const struct smtpd_config *cfg, const char *name)
 {
-	/* STARTTLS and AUTH only when configured: a program may have its
-	 * own when ours are off. */
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcasecmp(commands[i].name, name) == 0 &&
-		    !(commands[i].flags & (IF_STARTTLS | IF_AUTH)))
-			return true;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcasecmp(c->name, name) != 0)
+			continue;
+		return command_in(cfg, c);
+	}
 	return false;
 }
 
@@ -1124,7 +1328,8 @@ command_check(struct smtpd_channel *ch, const char *name, unsigned flags,
 		return false;
 	}
 	if ((flags & NEED_HELO) && ch->seen_greeting == NULL) {
-		channel_push(ch, "503 Error: send HELO first");
+		channel_push(ch, ch->cfg->lmtp ? "503 Error: send LHLO first" :
+		    "503 Error: send HELO first");
 		return false;
 	}
 	if ((flags & NEED_AUTH) && ch->cfg->auth_required &&
@@ -1267,13 +1472,70 @@ channel_deliver(struct smtpd_channel *ch, const struct smtpd_message *m)
 	return r;
 }
 
+/* channel_push_each - the same reply for every recipient (LMTP) or once
+ * (SMTP). */
+static void
+channel_push_each(struct smtpd_channel *ch, const char *reply)
+{
+	size_t n = ch->cfg->lmtp ? ch->tx.rcpt_count : 1;
+
+	for (size_t i = 0; i < n; i++)
+		channel_push(ch, reply);
+}
+
 /*
- * channel_end_data - the message is complete: check it, deliver it, and
- * answer.  A 250 goes out only after the handler returned, so "250 OK"
- * always means delivered.
+ * channel_deliver_each - LMTP: deliver, and answer each recipient in RCPT
+ * order (RFC 2033 section 4.2).  A handler with process_message_lmtp
+ * answers each; any other is called once and its answer goes to all.
+ * The replies are copied before the delivery mutex is let go, so a
+ * handler's storage need only last for its call.
  */
 static void
-channel_end_data(struct smtpd_channel *ch)
+channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
+{
+	const struct smtpd_handler *h = &ch->cfg->handler;
+	pthread_mutex_t *lock = &ch->server->deliver_lock;
+	size_t n = m->rcpt_count;
+	const char **replies;
+	char **copies;
+
+	if (h->process_message_lmtp == NULL) {
+		const char *r = channel_deliver(ch, m);
+
+		channel_push_each(ch, r ? r : "250 OK");
+		return;
+	}
+	replies = calloc(n, sizeof(*replies));
+	copies = calloc(n, sizeof(*copies));
+	if (replies == NULL || copies == NULL) {
+		free(replies);
+		free(copies);
+		channel_push_each(ch, "452 Error: insufficient system storage");
+		return;
+	}
+	if (!h->concurrent)
+		pthread_mutex_lock(lock);
+	h->process_message_lmtp(ch, m, replies, h->ctx);
+	for (size_t i = 0; i < n; i++)
+		copies[i] = strdup(replies[i] ? replies[i] : "250 OK");
+	if (!h->concurrent)
+		pthread_mutex_unlock(lock);
+	for (size_t i = 0; i < n; i++) {
+		/* Out of memory after delivery: the delivery stands. */
+		channel_push(ch, copies[i] ? copies[i] : "250 OK");
+		free(copies[i]);
+	}
+	free(copies);
+	free(replies);
+}
+
+/*
+ * channel_end_message - the message is complete (DATA's end line, or the
+ * BDAT LAST chunk): check it, deliver it, and answer.  A 250 goes out only
+ * after the handler returned, so "250 OK" always means delivered.
+ */
+static void
+channel_end_message(struct smtpd_channel *ch, bool bdat)
 {
 	struct message_text *m = &ch->msg;
 	struct transaction *tx = &ch->tx;
@@ -1281,34 +1543,42 @@ channel_end_data(struct smtpd_channel *ch)
 	const char *r;
 
 	ch->state = SMTPD_COMMAND;
-	/* Python counts the text without its final CRLF. */
-	if (ch->cfg->data_size_limit && m->raw > 2 &&
-	    m->raw - 2 > ch->cfg->data_size_limit)
+	if (bdat && m->cr_pending) {
+		/* The message ended in a CR: a bare one. */
+		m->cr_pending = false;
+		m->bare_newline = true;
+		message_add(ch, "\r", 1, 0);
+	}
+	/* Python counts DATA's text without its final CRLF; BDAT's chunks
+	 * are the message, every byte. */
+	if (ch->cfg->data_size_limit && m->raw > (bdat ? 0 : 2) &&
+	    m->raw - (bdat ? 0 : 2) > ch->cfg->data_size_limit)
 		m->too_big = true;
 	if (m->too_big) {
 		/* Unlike Python (which stays in DATA), the transaction ends. */
 		m->len = 0;
-		channel_push(ch, "552 Error: Too much mail data");
+		channel_push_each(ch, "552 Error: Too much mail data");
 		transaction_reset(ch);
 		return;
 	}
 	if (m->no_memory) {
 		m->len = 0;
-		channel_push(ch, "452 Error: insufficient system storage");
+		channel_push_each(ch, "452 Error: insufficient system storage");
 		transaction_reset(ch);
 		return;
 	}
 	if (ch->cfg->strict_newlines && m->bare_newline) {
 		m->len = 0;
-		channel_push(ch, "550 5.5.2 bare CR or LF not allowed");
+		channel_push_each(ch, "550 5.5.2 bare CR or LF not allowed");
 		transaction_reset(ch);
 		return;
 	}
-	/* Python joins the lines and drops the final line ending. */
-	if (m->len > 0)
+	/* Python joins the lines and drops the final line ending (which a
+	 * chunked message need not have). */
+	if (m->len > 0 && (!bdat || m->data[m->len - 1] == '\n'))
 		m->len--;
 	if (!message_reserve(m, 0)) {
-		channel_push(ch, "452 Error: insufficient system storage");
+		channel_push_each(ch, "452 Error: insufficient system storage");
 		transaction_reset(ch);
 		return;
 	}
@@ -1333,9 +1603,14 @@ channel_end_data(struct smtpd_channel *ch)
 		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
 		msg.rcpt_option_count = ch->rcpt_options.count;
 	}
-	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) == NULL)
+	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) != NULL)
+		channel_push_each(ch, r);
+	else if (ch->cfg->lmtp)
+		channel_deliver_each(ch, &msg);
+	else {
 		r = channel_deliver(ch, &msg);
-	channel_push(ch, r ? r : "250 OK");
+		channel_push(ch, r ? r : "250 OK");
+	}
 	transaction_reset(ch);
 
 	/* Don't keep a huge buffer for an idle connection. */
@@ -1370,6 +1645,8 @@ ehlo_make(const struct smtpd_server *srv, bool starttls)
 	if (cfg->enable_smtputf8)
 		fputs("250-SMTPUTF8\r\n", f);
 	fputs("250-PIPELINING\r\n", f);
+	if (cfg->chunking)
+		fputs("250-CHUNKING\r\n", f);
 	if (starttls)
 		fputs("250-STARTTLS\r\n", f);
 	/* Offered over plaintext too: a client that tries gets a 538 that
@@ -1460,7 +1737,7 @@ channel_run(struct smtpd_channel *ch)
 		if (ch->state == SMTPD_DATA) {
 			if ((r = channel_read_data(ch)) <= 0)
 				break;
-			channel_end_data(ch);
+			channel_end_message(ch, false);
 			continue;
 		}
 		/* At a stop, a client between transactions is let go. */
@@ -1550,6 +1827,10 @@ channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(in6->sin6_port);
+	} else if (peer->sa_family == AF_UNIX) {
+		/* A UNIX-domain client has no address (its path, if any, is
+		 * not who it is): "unix", port 0. */
+		snprintf(ip, sizeof(ip), "unix");
 	}
 	if ((ch = channel_new_io(srv, &io, ip, port)) != NULL)
 		ch->fd = fd;
@@ -1579,6 +1860,12 @@ bool
 channel_in_data(const struct smtpd_channel *ch)
 {
 	return ch->state == SMTPD_DATA;
+}
+
+void
+channel_set_proxied(struct smtpd_channel *ch)
+{
+	ch->proxied = true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1687,6 +1974,41 @@ void
 smtpd_channel_set_handler_data(struct smtpd_channel *ch, void *data)
 {
 	ch->handler_data = data;
+}
+
+bool
+smtpd_channel_proxied(const struct smtpd_channel *ch)
+{
+	return ch->proxied;
+}
+
+const char *
+smtpd_channel_rcpt_reply(struct smtpd_channel *ch, size_t i,
+    const char *fmt, ...)
+{
+	struct transaction *tx = &ch->tx;
+	va_list ap;
+	char *s;
+	int n;
+
+	if (i >= tx->rcpt_count)
+		return "451 4.3.0 Error: no such recipient";
+	if (tx->rcpt_reply == NULL) {
+		tx->rcpt_reply = calloc(tx->rcpt_count, sizeof(*tx->rcpt_reply));
+		if (tx->rcpt_reply == NULL)
+			return "451 4.3.0 Error: out of memory";
+		tx->rcpt_reply_count = tx->rcpt_count;
+	}
+	if (i >= tx->rcpt_reply_count)
+		return "451 4.3.0 Error: no such recipient";
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return "451 4.3.0 Error: out of memory";
+	free(tx->rcpt_reply[i]);
+	tx->rcpt_reply[i] = s;
+	return s;
 }
 
 const char *

@@ -54,6 +54,16 @@ void		*smtpd_channel_handler_data(const struct smtpd_channel *);
 void		 smtpd_channel_set_handler_data(struct smtpd_channel *,
 		    void *);
 
+/* smtpd_channel_proxied - true when the peer is the client a PROXY
+ * protocol header named (cfg.proxy_protocol), not the socket's peer. */
+bool		 smtpd_channel_proxied(const struct smtpd_channel *);
+
+/* smtpd_channel_rcpt_reply - in LMTP, format recipient i's reply in
+ * storage of its own (process_message_lmtp's replies[i]); valid until the
+ * transaction ends. */
+const char	*smtpd_channel_rcpt_reply(struct smtpd_channel *, size_t i,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The user logged in with AUTH, and the TLS protocol and cipher: NULL
  * when none (2.1). */
 const char	*smtpd_channel_auth_user(const struct smtpd_channel *);

@@ -39,7 +39,10 @@ void		 channel_run(struct smtpd_channel *);
 void		 channel_free(struct smtpd_channel *);
 /* channel_in_data - true while a message is being received. */
 bool		 channel_in_data(const struct smtpd_channel *);
-/* channel_is_builtin - true if name (any case) is a built-in command. */
-bool		 channel_is_builtin(const char *name);
+/* channel_set_proxied - the peer given came from a PROXY header. */
+void		 channel_set_proxied(struct smtpd_channel *);
+/* channel_is_builtin - true if name (any case) is a built-in command of
+ * the protocol cfg speaks. */
+bool		 channel_is_builtin(const struct smtpd_config *, const char *name);
 
 #endif /* SMTPD_CHANNEL_INTERNAL_H */

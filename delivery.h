@@ -57,7 +57,11 @@ struct smtpd_handler smtpd_handler_mailmanproxy(
 
 /* smtpd_handler_maildir - deliver into the Maildir dir (created, with
  * tmp, new and cur, when missing; dir must outlive the server).  -1 with
- * a message when the Maildir cannot be made. */
+ * a message when the Maildir cannot be made.  In LMTP (cfg.lmtp) each
+ * recipient gets a copy with "Delivered-To:" and a reply of its own; its
+ * process_message_lmtp delivers only to recipients whose replies[i] is
+ * still NULL, so a wrapping handler may refuse some first.  A client
+ * that came through a PROXY header gets "X-Peer: <client>" in its files. */
 int		 smtpd_handler_maildir(struct smtpd_handler *, const char *dir,
 		    char *err, size_t errsz);
 

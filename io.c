@@ -139,6 +139,15 @@ io_set_reuseaddr(int fd, char *err, size_t errsz)
 }
 
 int
+io_set_reuseport(int fd, char *err, size_t errsz)
+{
+	int one = 1;
+
+	return io_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one),
+	    "setsockopt SO_REUSEPORT", err, errsz);
+}
+
+int
 io_set_nodelay(int fd, char *err, size_t errsz)
 {
 	int one = 1;

@@ -44,6 +44,10 @@ int		io_set_send_timeout(int fd, int seconds, char *err,
  * while the old connections linger in TIME_WAIT. */
 int		io_set_reuseaddr(int fd, char *err, size_t errsz);
 
+/* io_set_reuseport - SO_REUSEPORT on a listener: more processes may bind
+ * the same port, and the kernel spreads new connections among them. */
+int		io_set_reuseport(int fd, char *err, size_t errsz);
+
 /* io_set_nodelay - TCP_NODELAY: replies go out whole, Nagle must not hold
  * one back waiting for an ACK. */
 int		io_set_nodelay(int fd, char *err, size_t errsz);

@@ -15,7 +15,10 @@
  *
  * The file holds the message as Python hands it to process_message (lines
  * joined by "\n"), preceded by "Return-Path: <sender>" as a final delivery
- * adds it (RFC 5321 section 4.4), and ended by a newline.  Nothing is
+ * adds it (RFC 5321 section 4.4), and ended by a newline.  In LMTP each
+ * recipient gets a copy of its own, with "Delivered-To: <recipient>";
+ * behind a load balancer (the PROXY protocol) "X-Peer: <client>" says who
+ * sent it.  Nothing is
  * shared but an atomic counter, so deliveries run concurrently.
  */
 #define _GNU_SOURCE
@@ -94,16 +97,21 @@ fsync_dir(const char *dir)
 	return r;
 }
 
-/* maildir_process - tmp, fsync, rename into new, then 250. */
-static const char *
-maildir_process(struct smtpd_channel *ch, const struct smtpd_message *m,
-    void *ctx)
+/*
+ * maildir_write - one file: tmp, fsync, rename into new, fsync new.  Its
+ * head is "Return-Path:", then "Delivered-To:" when delivering for one
+ * recipient (LMTP), then "X-Peer:" when the client came through a load
+ * balancer's PROXY header (which the file would otherwise not record).
+ * 0, or -1 with the failure in why.
+ */
+static int
+maildir_write(struct smtpd_channel *ch, const struct smtpd_message *m,
+    const char *dir, const char *rcpt, char *why, size_t whysz)
 {
-	const char *dir = ctx;
-	char name[1200], tmp[6000], new[6000], newdir[4200], head[1100];
+	char name[1200], tmp[6000], new[6000], newdir[4200], head[2200];
 	char err[256];
 	const char *from = strcmp(m->mailfrom, "<>") == 0 ? "" : m->mailfrom;
-	int fd = -1, n;
+	int fd = -1, n, e;
 
 	for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
 		unique_name(name, sizeof(name));
@@ -114,10 +122,20 @@ maildir_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 		    maildir_make(dir, err, sizeof(err)) != 0)
 			break;
 	}
-	if (fd < 0)
-		return smtpd_channel_reply(ch, "451 4.3.0 Cannot create a file "
-		    "in %s/tmp: %s", dir, strerror(errno));
+	if (fd < 0) {
+		snprintf(why, whysz, "Cannot create a file in %s/tmp: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
 	n = snprintf(head, sizeof(head), "Return-Path: <%s>\n", from);
+	if (rcpt)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+		    "Delivered-To: %s\n", rcpt);
+	if (smtpd_channel_proxied(ch))
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+		    "X-Peer: %s\n", m->peer_ip);
+	if ((size_t)n >= sizeof(head))
+		n = (int)sizeof(head) - 1;
 	if (write_all(fd, head, (size_t)n) != 0 ||
 	    write_all(fd, m->data, m->data_len) != 0 ||
 	    write_all(fd, "\n", 1) != 0 || fsync(fd) != 0)
@@ -134,21 +152,50 @@ maildir_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 	if (fsync_dir(newdir) != 0) {
 		/* Not known to be safe: take it back, so the retry is the
 		 * only copy. */
-		int e = errno;
-
+		e = errno;
 		unlink(new);
 		errno = e;
 		goto fail;
 	}
-	return NULL;
+	return 0;
 
 fail:
-	n = errno;
+	e = errno;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return smtpd_channel_reply(ch, "451 4.3.0 Cannot deliver into %s: %s",
-	    dir, strerror(n));
+	snprintf(why, whysz, "Cannot deliver into %s: %s", dir, strerror(e));
+	return -1;
+}
+
+/* maildir_process - the message, once for all its recipients; 250 only
+ * when it is safely in new/. */
+static const char *
+maildir_process(struct smtpd_channel *ch, const struct smtpd_message *m,
+    void *ctx)
+{
+	char why[6200];
+
+	if (maildir_write(ch, m, ctx, NULL, why, sizeof(why)) != 0)
+		return smtpd_channel_reply(ch, "451 4.3.0 %s", why);
+	return NULL;
+}
+
+/* maildir_process_lmtp - LMTP: a copy per recipient, each with its own
+ * Delivered-To, each answered on its own: one that could not be written
+ * gets 451 and is retried alone.  A recipient already answered (a
+ * program's handler that wraps this one refused it) is not delivered. */
+static void
+maildir_process_lmtp(struct smtpd_channel *ch, const struct smtpd_message *m,
+    const char **replies, void *ctx)
+{
+	char why[6200];
+
+	for (size_t i = 0; i < m->rcpt_count; i++)
+		if (replies[i] == NULL && maildir_write(ch, m, ctx, m->rcpttos[i], why,
+		    sizeof(why)) != 0)
+			replies[i] = smtpd_channel_rcpt_reply(ch, i,
+			    "451 4.3.0 <%s>: %s", m->rcpttos[i], why);
 }
 
 int
@@ -158,6 +205,7 @@ smtpd_handler_maildir(struct smtpd_handler *h, const char *dir, char *err,
 	struct smtpd_handler mh = {
 		.name = "Maildir",
 		.process_message = maildir_process,
+		.process_message_lmtp = maildir_process_lmtp,
 		.ctx = (void *)dir,
 		.concurrent = true,
 	};

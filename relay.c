@@ -30,6 +30,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -421,7 +422,8 @@ relay_secure(struct relay *r, const char *host, const char *helo,
 		if (r->in_len != 0)
 			return relay_fail(r, rep, "data after STARTTLS's 220");
 		if ((r->tls = tls_connect(r->fd, host, verify,
-		    r->timeout * 1000, err, sizeof(err))) == NULL)
+		    r->timeout > INT_MAX / 1000 ? 0 : r->timeout * 1000, err,
+		    sizeof(err))) == NULL)
 			return relay_fail(r, rep, "%s: %s", r->peer, err);
 		/* RFC 3207 section 4.2: what was said before is forgotten. */
 		if (relay_ehlo(r, helo, rep) != 250)

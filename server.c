@@ -24,8 +24,10 @@
 #include "io.h"
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,6 +39,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +111,8 @@ config_defaults(struct smtpd_config *cfg)
 	cfg->max_junk = 20;
 	cfg->shutdown_grace = 10;
 	cfg->handler = smtpd_handler_debugging(stdout);
+	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
+	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
 }
 
@@ -276,6 +282,33 @@ smtpd_server_tls_fingerprint(const struct smtpd_server *srv)
 	return srv->tls ? tls_server_fingerprint(srv->tls) : NULL;
 }
 
+/* server_proxy_nets - parse cfg->proxy_from, the load balancers that may
+ * send a PROXY header; 0, or -1 with the bad entry in err. */
+static int
+server_proxy_nets(struct smtpd_server *srv, const struct smtpd_config *cfg,
+    char *err, size_t errsz)
+{
+	size_t n = 0;
+
+	for (const char *const *p = cfg->proxy_from; p && *p; p++)
+		n++;
+	if (n == 0)
+		return 0;
+	if ((srv->proxy_nets = calloc(n, sizeof(*srv->proxy_nets))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (proxyproto_net_parse(cfg->proxy_from[i],
+		    &srv->proxy_nets[i], err, errsz) != 0) {
+			free(srv->proxy_nets);
+			srv->proxy_nets = NULL;
+			return -1;
+		}
+	srv->proxy_net_count = n;
+	return 0;
+}
+
 int
 smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
     char *err, size_t errsz)
@@ -315,18 +348,9 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 			    "word) and a run function", i);
 			return -1;
 		}
-		if (channel_is_builtin(c->name)) {
+		if (channel_is_builtin(cfg, c->name)) {
 			snprintf(err, errsz, "extra command %s is built in",
 			    c->name);
-			return -1;
-		}
-		/* STARTTLS and AUTH are built in only when configured. */
-		if ((strcasecmp(c->name, "STARTTLS") == 0 &&
-		    (cfg->tls_cert || cfg->tls_self_signed)) ||
-		    (strcasecmp(c->name, "AUTH") == 0 &&
-		    (cfg->auth_secret || cfg->auth_any))) {
-			snprintf(err, errsz, "extra command %s is built in "
-			    "with this configuration", c->name);
 			return -1;
 		}
 	}
@@ -354,8 +378,22 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(err, errsz, "limits and timeouts must not be negative");
 		return -1;
 	}
+	if (cfg->unix_path && (*cfg->unix_path == '\0' ||
+	    strlen(cfg->unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))) {
+		snprintf(err, errsz, "UNIX socket path must be 1 to %zu bytes",
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -1;
+	}
+	if (cfg->unix_mode < 0 || cfg->unix_mode > 07777) {
+		snprintf(err, errsz, "invalid socket mode %o", cfg->unix_mode);
+		return -1;
+	}
 	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
 		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	if (server_proxy_nets(srv, cfg, err, errsz) != 0) {
+		free(srv);
 		return -1;
 	}
 	srv->cfg = *cfg;
@@ -369,6 +407,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	if ((cfg->tls_cert || cfg->tls_self_signed) &&
 	    (srv->tls = tls_server_new(cfg->tls_cert, cfg->tls_key,
 	    cfg->tls_self_signed, srv->fqdn, err, errsz)) == NULL) {
+		free(srv->proxy_nets);
 		free(srv);
 		return -1;
 	}
@@ -394,6 +433,7 @@ fail:
 	free(srv->ehlo_reply);
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);
+	free(srv->proxy_nets);
 	free(srv);
 	return -1;
 }
@@ -405,7 +445,7 @@ fail:
  */
 static int
 server_bind(const struct sockaddr *sa, socklen_t salen, bool dual,
-    char *err, size_t errsz)
+    bool reuse_port, char *err, size_t errsz)
 {
 	int fd, e;
 
@@ -414,6 +454,7 @@ server_bind(const struct sockaddr *sa, socklen_t salen, bool dual,
 		return -1;
 	}
 	if (io_set_reuseaddr(fd, err, errsz) != 0 ||
+	    (reuse_port && io_set_reuseport(fd, err, errsz) != 0) ||
 	    (dual && io_set_v6only(fd, false, err, errsz) != 0))
 		goto fail;
 	if (bind(fd, sa, salen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
@@ -434,7 +475,7 @@ fail:
  * such family, or no address to bind) gets 0.0.0.0 alone.
  */
 static int
-server_bind_any(int port, char *err, size_t errsz)
+server_bind_any(int port, bool reuse_port, char *err, size_t errsz)
 {
 	struct sockaddr_in6 six = { .sin6_family = AF_INET6,
 	    .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT };
@@ -443,19 +484,21 @@ server_bind_any(int port, char *err, size_t errsz)
 	    .sin_addr.s_addr = htonl(INADDR_ANY) };
 	int fd;
 
-	fd = server_bind((struct sockaddr *)&six, sizeof(six), true, err, errsz);
+	fd = server_bind((struct sockaddr *)&six, sizeof(six), true, reuse_port,
+	    err, errsz);
 	if (fd >= 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL &&
 	    errno != EPROTONOSUPPORT))
 		return fd;
-	return server_bind((struct sockaddr *)&four, sizeof(four), false, err,
-	    errsz);
+	return server_bind((struct sockaddr *)&four, sizeof(four), false,
+	    reuse_port, err, errsz);
 }
 
 /* server_bind_host - the first of host's addresses that can be bound:
  * like Python we take the first address; unlike it, if that one cannot
  * be bound we try the next. */
 static int
-server_bind_host(const char *host, int port, char *err, size_t errsz)
+server_bind_host(const char *host, int port, bool reuse_port, char *err,
+    size_t errsz)
 {
 	struct addrinfo hints, *res, *ai;
 	char service[16];
@@ -472,9 +515,126 @@ server_bind_host(const char *host, int port, char *err, size_t errsz)
 		return -2;
 	}
 	for (ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = server_bind(ai->ai_addr, ai->ai_addrlen, false, err, errsz);
+		fd = server_bind(ai->ai_addr, ai->ai_addrlen, false, reuse_port,
+		    err, errsz);
 	freeaddrinfo(res);
 	return fd;
+}
+
+/*
+ * unix_path_free - make path free for our socket.  Nothing there: fine.
+ * A socket nobody answers on was left by a server that died: removed.  A
+ * socket someone answers on is in use, and anything else is not ours to
+ * remove: both are errors.  (Two servers starting at the same moment may
+ * both see a stale socket; the second bind then fails, EADDRINUSE.)
+ */
+static int
+unix_path_free(const struct sockaddr_un *sun, char *err, size_t errsz)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sun->sun_path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errsz, "%s exists and is not a socket",
+		    sun->sun_path);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (r == 0) {
+		snprintf(err, errsz, "address already in use (a server "
+		    "answers on %s)", sun->sun_path);
+		return -1;
+	}
+	if (errno == ECONNREFUSED && unlink(sun->sun_path) != 0 &&
+	    errno != ENOENT) {
+		snprintf(err, errsz, "cannot remove the stale %s: %s",
+		    sun->sun_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * server_bind_unix - a listening UNIX-domain socket at path, with mode
+ * (0: what the umask leaves).  The mode is set between bind and listen:
+ * before listen() no client can connect, so none gets in under the wrong
+ * mode.
+ */
+static int
+server_bind_unix(const char *path, int mode, char *err, size_t errsz)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, e;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (unix_path_free(&sun, err, errsz) != 0)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		goto fail;
+	}
+	if ((mode && chmod(path, (mode_t)mode) != 0) ||
+	    listen(fd, LISTEN_BACKLOG) != 0) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		e = errno;
+		unlink(path);
+		errno = e;
+		goto fail;
+	}
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* server_close_listener - close the listening socket, and remove the
+ * UNIX-domain socket's file if we made it. */
+static void
+server_close_listener(struct smtpd_server *srv)
+{
+	if (srv->listen_fd < 0)
+		return;
+	close(srv->listen_fd);
+	srv->listen_fd = -1;
+	if (srv->unix_bound) {
+		unlink(srv->cfg.unix_path);
+		srv->unix_bound = false;
+	}
+}
+
+/* server_listen_unix - smtpd_server_listen for cfg.unix_path. */
+static int
+server_listen_unix(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	char why[256];
+	int fd;
+
+	fd = server_bind_unix(srv->cfg.unix_path, srv->cfg.unix_mode, why,
+	    sizeof(why));
+	if (fd < 0) {
+		snprintf(err, errsz, "cannot listen on unix:%s: %s",
+		    srv->cfg.unix_path, why);
+		return -1;
+	}
+	/* Timeouts are set on each client (worker_prepare): an accepted
+	 * UNIX-domain socket does not inherit them. */
+	srv->listen_fd = fd;
+	srv->unix_bound = true;
+	srv->port = 0;
+	return 0;
 }
 
 int
@@ -486,10 +646,14 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 
 	if (srv->listen_fd >= 0)
 		return 0;
+	if (srv->cfg.unix_path)
+		return server_listen_unix(srv, err, errsz);
 	if (host && *host == '\0')
 		host = NULL;
-	fd = host ? server_bind_host(host, srv->cfg.port, why, sizeof(why)) :
-	    server_bind_any(srv->cfg.port, why, sizeof(why));
+	fd = host ? server_bind_host(host, srv->cfg.port, srv->cfg.reuse_port,
+	    why, sizeof(why)) :
+	    server_bind_any(srv->cfg.port, srv->cfg.reuse_port, why,
+	    sizeof(why));
 	if (fd == -2) {
 		snprintf(err, errsz, "%s", why);
 		return -1;
@@ -611,6 +775,93 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 	(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+static void	peer_unmap(struct sockaddr_storage *, socklen_t *);
+
+/* peer_text - "ip:port" of a socket address, for the debug trace. */
+static const char *
+peer_text(const struct sockaddr_storage *ss, char *buf, size_t bufsz)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+	} else if (ss->ss_family == AF_UNIX) {
+		snprintf(ip, sizeof(ip), "unix");
+	}
+	snprintf(buf, bufsz, "%s:%d", ip, port);
+	return buf;
+}
+
+/*
+ * worker_proxy_header - cfg.proxy_protocol: the connection must come from
+ * an allowed load balancer and start with a PROXY header, read within the
+ * timeout; the client the header names becomes the peer (*proxied).  A
+ * refusal closes the connection unanswered: the balancer, not a client,
+ * is at the other end, and the protocol has nothing to say to it.
+ */
+static bool
+worker_proxy_header(struct smtpd_server *srv, struct worker *w,
+    bool *proxied)
+{
+	struct proxyproto_result r;
+	char err[256], from[INET6_ADDRSTRLEN + 8];
+
+	if (srv->proxy_net_count > 0 && !proxyproto_allowed(
+	    (struct sockaddr *)&w->peer, srv->proxy_nets,
+	    srv->proxy_net_count)) {
+		if (srv->cfg.debug)
+			fprintf(srv->cfg.debug, "%s: not an allowed PROXY "
+			    "sender (--proxy-from); closing\n",
+			    peer_text(&w->peer, from, sizeof(from)));
+		return false;
+	}
+	if (proxyproto_read(w->fd, srv->cfg.timeout > INT_MAX / 1000 ? 0 :
+	    srv->cfg.timeout * 1000, &r, err, sizeof(err)) != 0) {
+		if (srv->cfg.debug)
+			fprintf(srv->cfg.debug, "%s: %s; closing\n",
+			    peer_text(&w->peer, from, sizeof(from)), err);
+		return false;
+	}
+	if (r.has_addr) {
+		socklen_t len = sizeof(r.src);
+
+		memcpy(&w->peer, &r.src, sizeof(r.src));
+		peer_unmap(&w->peer, &len);	/* "TCP6 ::ffff:192.0.2.7" */
+		*proxied = true;
+	}
+	return true;
+}
+
+/*
+ * worker_prepare - what a client's socket needs before its session, done
+ * in its worker so the listener only accepts: an accepted UNIX-domain
+ * socket does not inherit the listener's timeouts, as TCP's does; and
+ * behind a load balancer the PROXY header comes first.  false: close.
+ */
+static bool
+worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
+{
+	char why[128];
+
+	if (srv->cfg.unix_path && srv->cfg.timeout > 0 &&
+	    io_set_timeouts(w->fd, srv->cfg.timeout, why, sizeof(why)) != 0) {
+		server_say_421(srv, w->fd, why);
+		return false;
+	}
+	if (srv->cfg.proxy_protocol && !worker_proxy_header(srv, w, proxied))
+		return false;
+	return true;
+}
+
 /*
  * worker_serve - one client, start to end.  The worker makes the session
  * itself, so its memory is allocated and freed by the same thread.
@@ -618,9 +869,14 @@ server_say_421(struct smtpd_server *srv, int fd, const char *why)
 static void
 worker_serve(struct smtpd_server *srv, struct worker *w)
 {
-	struct smtpd_channel *ch;
+	struct smtpd_channel *ch = NULL;
+	bool proxied = false;
 
+	if (!worker_prepare(srv, w, &proxied))
+		goto done;
 	ch = channel_new(srv, w->fd, (struct sockaddr *)&w->peer);
+	if (ch != NULL && proxied)
+		channel_set_proxied(ch);
 	if (ch != NULL) {
 		atomic_store(&w->channel, ch);
 		channel_run(ch);
@@ -628,6 +884,7 @@ worker_serve(struct smtpd_server *srv, struct worker *w)
 		server_say_421(srv, w->fd, "out of memory");
 	}
 
+done:
 	/* Off the live list before the socket closes, so a stop never
 	 * shuts down a descriptor that was reused. */
 	pthread_mutex_lock(&srv->lock);
@@ -940,10 +1197,7 @@ smtpd_server_stop(struct smtpd_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->has_thread)
 		pthread_join(srv->accept_thread, NULL);
-	if (srv->listen_fd >= 0) {
-		close(srv->listen_fd);
-		srv->listen_fd = -1;
-	}
+	server_close_listener(srv);
 
 	/* 2. Idle clients get 421 now; messages in DATA get a grace period. */
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -981,6 +1235,7 @@ smtpd_server_free(struct smtpd_server *srv)
 	if (srv == NULL)
 		return;
 	smtpd_server_stop(srv);
+	server_close_listener(srv);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
 	pthread_attr_destroy(&srv->worker_attr);
@@ -990,5 +1245,6 @@ smtpd_server_free(struct smtpd_server *srv)
 	free(srv->ehlo_reply);
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);
+	free(srv->proxy_nets);
 	free(srv);
 }

@@ -162,9 +162,23 @@ struct smtpd_handler {
 	/* Set when process_message is thread-safe: it then runs without the
 	 * server's delivery mutex, concurrently for different clients. */
 	bool		 concurrent;
+	/*
+	 * LMTP (cfg.lmtp, RFC 2033): one reply per accepted recipient, in
+	 * RCPT order, instead of process_message's one reply.  replies has
+	 * m->rcpt_count entries, all NULL ("250 OK") on entry; set
+	 * replies[i] to the answer for m->rcpttos[i].  A string must last
+	 * until the call returns (the channel copies them): a constant, or
+	 * smtpd_channel_rcpt_reply(ch, i, ...), which formats each
+	 * recipient's in storage of its own.  A handler without it gets
+	 * process_message called once, its reply repeated for every
+	 * recipient.  Runs under the delivery mutex unless concurrent.
+	 */
+	void		 (*process_message_lmtp)(struct smtpd_channel *,
+			    const struct smtpd_message *, const char **replies,
+			    void *ctx);
 	/* A later callback takes one slot (decrement the count): the layout
 	 * never changes.  Leave them NULL. */
-	void		 (*reserved[8])(void);
+	void		 (*reserved[7])(void);
 };
 
 /*
@@ -225,6 +239,29 @@ struct smtpd_config {
 
 	/* ---- end of the 2.0 layout: new fields are appended below only,
 	 * each with its default in server.c (config_defaults) ---- */
+
+	/* LMTP (RFC 2033): LHLO instead of HELO/EHLO (500), and after the
+	 * message one reply per accepted recipient (handler above). */
+	bool		 lmtp;
+	/* Offer CHUNKING and take BDAT (RFC 3030). */
+	bool		 chunking;
+	/* Listen on this UNIX-domain socket instead of host:port.  A stale
+	 * file from a crash is replaced, one a live server answers on is
+	 * "already in use", anything but a socket is left alone; removed at
+	 * stop.  Its clients' peer_ip is "unix", peer_port 0. */
+	const char	*unix_path;
+	int		 unix_mode;	/* its mode, e.g. 0660; 0 = 0666 less
+					   the umask */
+	/* SO_REUSEPORT: several processes may listen on one port, and the
+	 * kernel spreads the connections among them. */
+	bool		 reuse_port;
+	/* Every connection starts with HAProxy's PROXY header (v1 or v2),
+	 * read within timeout; the client it names is the peer for
+	 * everything.  A missing or bad header closes the connection. */
+	bool		 proxy_protocol;
+	/* "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6), NULL-ended: the load
+	 * balancers that may connect; NULL = any. */
+	const char *const *proxy_from;
 
 	/* 2.1: TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS).  A certificate
 	 * and key (PEM files, read by smtpd_server_new), or a throwaway

@@ -9,6 +9,7 @@
 #define SMTPD_SERVER_INTERNAL_H
 
 #include "server.h"
+#include "proxyproto.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,9 @@ struct smtpd_server {
 	char			*ehlo_reply_tls;	/* the same, after STARTTLS */
 	struct tls_server	*tls;		/* NULL: no TLS configured */
 	int			 listen_fd;	/* -1 until listening */
+	bool			 unix_bound;	/* we made cfg.unix_path: unlink it */
+	struct proxyproto_net	*proxy_nets;	/* cfg.proxy_from, parsed */
+	size_t			 proxy_net_count;
 	int			 port;
 	int			 wake[2];	/* self-pipe: wakes the accept loop */
 	pthread_attr_t		 worker_attr;	/* small stacks, detached: no */

@@ -6,6 +6,7 @@
  *
  * SYNOPSIS
  *	smtpd [options] [localhost:localport [remotehost:remoteport]]
+ *	smtpd [options] unix:PATH [remotehost:remoteport]
  *
  * DESCRIPTION
  *	Listens on localhost:localport (default localhost:8025) and hands
@@ -36,6 +37,13 @@
  *	--timeout SECONDS, --max-connections N, --max-recipients N,
  *	--strict-newlines
  *			limits: see the README
+ *	--lmtp		speak LMTP (RFC 2033) instead of SMTP
+ *	--chunking	offer CHUNKING, take BDAT (RFC 3030)
+ *	--socket-mode MODE
+ *			the mode of a unix:PATH socket (octal)
+ *	--proxy-protocol, --proxy-from ADDR[/PREFIX]
+ *			behind a load balancer: HAProxy's PROXY header
+ *	--reuse-port	SO_REUSEPORT: more processes on one port
  *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
@@ -73,6 +81,7 @@
 
 static const char usage_text[] =
 "Usage: %s [options] [localhost:localport [remotehost:remoteport]]\n"
+"       %s [options] unix:PATH [remotehost:remoteport]\n"
 "\n"
 "An RFC 5321 SMTP server with the RFC 1870 SIZE, RFC 6152 8BITMIME,\n"
 "RFC 6531 SMTPUTF8 and RFC 2920 PIPELINING extensions.\n"
@@ -135,6 +144,28 @@ static const char usage_text[] =
 "    --strict-newlines\n"
 "        Reject a message that has a bare CR or LF with 550.\n"
 "\n"
+"    --lmtp\n"
+"        Speak LMTP (RFC 2033): LHLO instead of HELO and EHLO, and after the\n"
+"        message one reply per accepted recipient.\n"
+"\n"
+"    --chunking\n"
+"        Offer the CHUNKING extension and take BDAT (RFC 3030).\n"
+"\n"
+"    --socket-mode mode\n"
+"        With unix:PATH, give the socket file this mode (octal, e.g. 0660;\n"
+"        default: 0666 less the umask).\n"
+"\n"
+"    --proxy-protocol\n"
+"        Every connection starts with HAProxy's PROXY header (v1 or v2), and\n"
+"        the client it names is the client; one without it is closed.\n"
+"\n"
+"    --proxy-from addr[/prefix]\n"
+"        With --proxy-protocol, take connections only from this load\n"
+"        balancer or network (IPv4 or IPv6; may be given more than once).\n"
+"\n"
+"    --reuse-port\n"
+"        Set SO_REUSEPORT, so that more servers can listen on the same port.\n"
+"\n"
 "    --tls-cert file\n"
 "    --tls-key file\n"
 "        Offer STARTTLS (RFC 3207) with this PEM certificate (chain) and key.\n"
@@ -182,7 +213,7 @@ static const char usage_text[] =
 "If localhost is not given then `localhost' is used, and if localport is not\n"
 "given then 8025 is used.  If remotehost is not given then `localhost' is used,\n"
 "and if remoteport is not given, then 25 is used.  An IPv6 address is written\n"
-"in brackets: [::1]:8025.\n";
+"in brackets: [::1]:8025.  unix:PATH listens on a UNIX-domain socket instead.\n";
 
 static const char *program = "smtpd";
 
@@ -192,7 +223,7 @@ usage(int code, const char *fmt, ...)
 {
 	FILE *out = code ? stderr : stdout;
 
-	fprintf(out, usage_text, program);
+	fprintf(out, usage_text, program, program);
 	if (fmt) {
 		va_list ap;
 
@@ -387,10 +418,14 @@ abstract_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 }
 
 enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
-	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_TLS_CERT,
-	OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS, OPT_AUTH_USER,
-	OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN, OPT_AUTH_REQUIRED,
-	OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
+	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_LMTP, OPT_CHUNKING,
+	OPT_SOCKET_MODE, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_REUSE_PORT,
+	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
+	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
+
+/* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
+#define PROXY_FROM_MAX	64
 
 /* users - the table behind --auth-user and --auth-file, made on first use. */
 static struct auth_users *
@@ -421,6 +456,12 @@ main(int argc, char **argv)
 		{ "maildir", required_argument, NULL, OPT_MAILDIR },
 		{ "mailman-lmtp", required_argument, NULL, OPT_MAILMAN_LMTP },
 		{ "mailman-home", required_argument, NULL, OPT_MAILMAN_HOME },
+		{ "lmtp", no_argument, NULL, OPT_LMTP },
+		{ "chunking", no_argument, NULL, OPT_CHUNKING },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+		{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
+		{ "reuse-port", no_argument, NULL, OPT_REUSE_PORT },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-self-signed", no_argument, NULL, OPT_TLS_SELF },
@@ -444,6 +485,8 @@ main(int argc, char **argv)
 	const char *maildir = NULL, *lmtpspec = NULL;
 	/* Static: the relay handlers keep a pointer for the server's life. */
 	static struct smtpd_proxy_options proxy;
+	static const char *proxy_from[PROXY_FROM_MAX + 1];
+	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port;
 	struct auth_users *auth_table = NULL;
 	char relay_user[AUTH_FIELD_MAX + 1];
@@ -509,6 +552,40 @@ main(int argc, char **argv)
 			break;
 		case OPT_MAILMAN_HOME:
 			proxy.mailman_home = optarg;
+			break;
+		case OPT_LMTP:
+			cfg.lmtp = true;
+			break;
+		case OPT_CHUNKING:
+			cfg.chunking = true;
+			break;
+		case OPT_SOCKET_MODE: {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 8);
+			if (*optarg == '\0' || *end != '\0' || errno || v <= 0 ||
+			    v > 07777) {
+				fprintf(stderr, "Invalid socket-mode: %s\n",
+				    optarg);
+				return 1;
+			}
+			cfg.unix_mode = (int)v;
+			break;
+		}
+		case OPT_PROXY_PROTOCOL:
+			cfg.proxy_protocol = true;
+			break;
+		case OPT_PROXY_FROM:
+			if (nproxy_from == PROXY_FROM_MAX) {
+				fprintf(stderr, "At most %d --proxy-from\n",
+				    PROXY_FROM_MAX);
+				return 1;
+			}
+			proxy_from[nproxy_from++] = optarg;
+			cfg.proxy_from = proxy_from;
+			break;
+		case OPT_REUSE_PORT:
+			cfg.reuse_port = true;
 			break;
 		case OPT_TLS_CERT:
 			cfg.tls_cert = optarg;
@@ -582,7 +659,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc > 2) {
-		fprintf(stderr, usage_text, program);
+		fprintf(stderr, usage_text, program, program);
 		fprintf(stderr, "Invalid arguments: ");
 		for (int i = 0; i < argc; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", argv[i]);
@@ -593,15 +670,29 @@ main(int argc, char **argv)
 		localspec = argv[0];
 	if (argc >= 2)
 		remotespec = argv[1];
-	if (!parse_spec(localspec, localhost, sizeof(localhost), &cfg.port,
-	    &bad_port))
+	if (strncmp(localspec, "unix:", 5) == 0) {
+		cfg.unix_path = localspec + 5;
+		snprintf(localhost, sizeof(localhost), "%s", localspec);
+		cfg.port = 0;
+	} else if (!parse_spec(localspec, localhost, sizeof(localhost),
+	    &cfg.port, &bad_port))
 		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
 		    localspec);
+	if (cfg.unix_mode && !cfg.unix_path) {
+		fprintf(stderr, "%s: --socket-mode needs a unix:PATH address\n",
+		    program);
+		return 1;
+	}
+	if (cfg.proxy_from && !cfg.proxy_protocol) {
+		fprintf(stderr, "%s: --proxy-from needs --proxy-protocol\n",
+		    program);
+		return 1;
+	}
 	if (!parse_spec(remotespec, remotehost, sizeof(remotehost),
 	    &cfg.remote_port, &bad_port))
 		usage(1, bad_port ? "Bad remote port: %s" :
 		    "Bad remote spec: %s", remotespec);
-	cfg.host = localhost;
+	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
 	if (auth_table) {
 		cfg.auth_secret = auth_users_secret;

@@ -21,6 +21,9 @@ command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 # make examples builds against the installed library with pkg-config.
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+# The scale-out test runs HAProxy in front of two servers (test_haproxy.py).
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] ||
+    missing="$missing haproxy"
 [ -n "${SMTPD_TEST_EXTRA_DEPS:-}" ] && missing="$missing $SMTPD_TEST_EXTRA_DEPS"
 
 # The relaying tests' upstreams: Postfix's smtp-sink and a Mailman 3 core.

@@ -15,6 +15,8 @@ struct delivered delivered;
 /* test_server.c: the library's API over real sockets. */
 int	unit_add_server_tests(void);
 int	unit_add_relay_tests(void);
+int	unit_add_proxyproto_tests(void);
+int	unit_add_lmtp_tests(void);
 /* test_address.c: the address and parameter parser alone. */
 int	unit_add_address_tests(void);
 int	unit_add_auth_tests(void);
@@ -212,6 +214,7 @@ main(void)
 		return 1;
 	if (unit_add_channel_tests() != 0 || unit_add_server_tests() != 0 ||
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
+	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
 	    unit_add_auth_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
