@@ -238,6 +238,23 @@ class ImplicitTLSTest(TLSTestCase):
         msg = srv.wait_for_messages(1)[0]
         self.assertRegex(tls_line(msg), r'^tls: TLSv1\.[23] ')
 
+    def test_proxy_header_comes_before_the_handshake(self):
+        srv = self.tls_server('--smtps', '--proxy-protocol')
+        s = socket.create_connection((HOST, srv.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b'PROXY TCP4 192.0.2.7 127.0.0.1 4321 25\r\n')
+        t = client_context().wrap_socket(s)
+        f = t.makefile('rb')
+        self.assertTrue(f.readline().startswith(b'220 '))
+        for line in (b'HELO client.example', b'MAIL FROM:<a@example.com>',
+                     b'RCPT TO:<b@example.com>', b'DATA'):
+            t.sendall(line + b'\r\n')
+            f.readline()
+        t.sendall(b'Subject: proxied\r\n\r\nbody\r\n.\r\n')
+        self.assertEqual(f.readline(), b'250 OK\r\n')
+        msg = srv.wait_for_messages(1)[0]
+        self.assertIn('X-Peer: 192.0.2.7', msg.content)
+
     def test_plaintext_to_smtps_is_closed_and_others_are_served(self):
         srv = self.tls_server('--smtps')
         c = self.client(srv, read_greeting=False)
