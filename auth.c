@@ -68,6 +68,7 @@ ssize_t
 base64_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 {
 	size_t o = 0;
+	bool fits = true;
 
 	if (len % 4 != 0)
 		return -1;
@@ -87,16 +88,19 @@ base64_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 		    (unsigned)v[2] << 6 | (unsigned)v[3];
 		if ((pad == 1 && (bits & 0xff)) || (pad == 2 && (bits & 0xffff)))
 			return -1;
-		if (o + 3 - (size_t)pad + 1 > outsz)
-			return -1;
+		/* Too long: read on, to tell bad base64 from long base64. */
+		if (!fits || o + 3 - (size_t)pad + 1 > outsz) {
+			fits = false;
+			continue;
+		}
 		out[o++] = (unsigned char)(bits >> 16);
 		if (pad < 2)
 			out[o++] = (unsigned char)(bits >> 8);
 		if (pad < 1)
 			out[o++] = (unsigned char)bits;
 	}
-	if (o + 1 > outsz)
-		return -1;
+	if (!fits || o + 1 > outsz)
+		return -2;
 	out[o] = '\0';
 	return (ssize_t)o;
 }
@@ -176,8 +180,10 @@ decode(const char *line, unsigned char *out, size_t outsz, size_t *len)
 
 	if (strcmp(line, "*") == 0)
 		return AUTH_CANCELLED;
+	/* Good base64 that decodes to more than any user and password we
+	 * keep is wrong credentials, not a syntax error. */
 	if ((n = base64_decode(line, strlen(line), out, outsz)) < 0)
-		return AUTH_BAD_BASE64;
+		return n == -2 ? AUTH_FAILED : AUTH_BAD_BASE64;
 	*len = (size_t)n;
 	return AUTH_MORE;
 }
@@ -207,8 +213,7 @@ plain_response(struct auth_dialogue *d, const struct auth_creds *c,
 	enum auth_status st;
 
 	if ((st = decode(line, buf, sizeof(buf), &len)) != AUTH_MORE)
-		return st == AUTH_BAD_BASE64 && strlen(line) > RESPONSE_MAX ?
-		    AUTH_FAILED : st;
+		return st;
 	authzid = (const char *)buf;
 	n1 = strnlen(authzid, len);
 	if (n1 >= len)

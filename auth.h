@@ -74,7 +74,8 @@ const char	*auth_reply(enum auth_status);
 bool		 base64_encode(const void *in, size_t len, char *out,
 		    size_t outsz);
 /* base64_decode - strict RFC 4648 (padding required, nothing else
- * allowed); the length decoded, or -1.  out gets a NUL after it. */
+ * allowed); the length decoded (out gets a NUL after it), -1 for bad
+ * base64, -2 for good base64 that does not fit in outsz. */
 ssize_t		 base64_decode(const char *in, size_t len, unsigned char *out,
 		    size_t outsz);
 

@@ -57,6 +57,9 @@
 #define SIZE_EXTRA	26
 #define SMTPUTF8_EXTRA	10
 #define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
+/* An AUTH command or response may be longer: 12288 octets (RFC 4954
+ * section 4), when AUTH is on at all. */
+#define AUTH_LINE_MAX	12288
 
 #define IN_CAP		16384	/* read buffer: many lines per read */
 #define OUT_CAP		2048	/* replies to one pipelined burst */
@@ -356,12 +359,21 @@ channel_fill(struct smtpd_channel *ch)
 	return (int)n;
 }
 
+/* line_max - the longest line this session reads whole. */
+static size_t
+line_max(const struct smtpd_channel *ch)
+{
+	return ch->cfg->auth_secret || ch->cfg->auth_any ? AUTH_LINE_MAX :
+	    LINE_MAX_ANY;
+}
+
 /*
  * channel_read_line - the next command line, without its CRLF, in
  * line and len (NUL-terminated in place).  Only CRLF ends a line, as in
  * Python: a bare LF is part of the line.  We don't want to store
- * infinitely long commands: past LINE_MAX_ANY the rest of the line is
- * read and dropped, and READ_TOO_LONG is returned at its end.
+ * infinitely long commands: past LINE_MAX_ANY (AUTH_LINE_MAX when AUTH
+ * is on) the rest of the line is read and dropped, and READ_TOO_LONG is
+ * returned at its end.
  */
 static int
 channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
@@ -391,7 +403,7 @@ channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
 		}
 		ch->in_scan = ch->in_end;
 
-		if (ch->in_end - ch->in_start > LINE_MAX_ANY + 1) {
+		if (ch->in_end - ch->in_start > line_max(ch) + 1) {
 			/* Keep only the last byte: it may be the CR of CRLF. */
 			ch->in_start = ch->in_scan = ch->in_end - 1;
 			ch->discarding = true;
@@ -1359,6 +1371,8 @@ line_limit(const struct smtpd_channel *ch, const char *name)
 {
 	size_t limit = LINE_LIMIT;
 
+	if (strcmp(name, "AUTH") == 0)
+		return line_max(ch);
 	if (ch->extended_smtp && strcmp(name, "MAIL") == 0) {
 		if (ch->cfg->data_size_limit)
 			limit += SIZE_EXTRA;
@@ -1417,7 +1431,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		return;
 	}
 	/* Too long for any command. */
-	if (len > LINE_MAX_ANY) {
+	if (len > line_max(ch)) {
 		channel_push(ch, "500 Error: line too long");
 		return;
 	}

@@ -68,8 +68,11 @@ test_base64_decode_refuses_a_short_buffer(void)
 {
 	unsigned char out[6];
 
-	CU_ASSERT_EQUAL(base64_decode("Zm9vYmFy", 8, out, sizeof(out)), -1);
+	CU_ASSERT_EQUAL(base64_decode("Zm9vYmFy", 8, out, sizeof(out)), -2);
 	CU_ASSERT_EQUAL(base64_decode("Zm9vYmE=", 8, out, sizeof(out)), 5);
+	/* Bad base64 is bad however long: -1, not -2. */
+	CU_ASSERT_EQUAL(base64_decode("Zm9vYmFyZm9v!A==", 16, out, sizeof(out)),
+	    -1);
 }
 
 /* ---- the mechanisms ---------------------------------------------------- */
@@ -469,6 +472,38 @@ test_channel_auth_login_split_across_reads(void)
 	    "\r\n235 2.7.0 Authentication successful\r\n"));
 }
 
+static const char *
+long_secret(const char *user, void *ctx)
+{
+	(void)ctx;
+	return strlen(user) == AUTH_FIELD_MAX ? (const char *)ctx : NULL;
+}
+
+static void
+test_channel_auth_plain_with_the_longest_user_and_password(void)
+{
+	static char pw[AUTH_FIELD_MAX + 1];
+	unsigned char plain[2 * AUTH_FIELD_MAX + 2];
+	char enc[1024], in[2048];
+	struct smtpd_config cfg;
+
+	memset(pw, 'p', AUTH_FIELD_MAX);
+	plain[0] = '\0';
+	memset(plain + 1, 'u', AUTH_FIELD_MAX);
+	plain[AUTH_FIELD_MAX + 1] = '\0';
+	memcpy(plain + AUTH_FIELD_MAX + 2, pw, AUTH_FIELD_MAX);
+	base64_encode(plain, sizeof(plain), enc, sizeof(enc));
+	/* A line of about 700 bytes: longer than any other command. */
+	snprintf(in, sizeof(in), AUTH_EHLO "AUTH PLAIN %s\r\nNOOP %0600d\r\n",
+	    enc, 0);
+	auth_config(&cfg);
+	cfg.auth_secret = long_secret;
+	cfg.auth_ctx = pw;
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, in),
+	    "235 2.7.0 Authentication successful\r\n"
+	    "500 Error: line too long\r\n");
+}
+
 static void
 test_channel_auth_over_plaintext_is_538_without_auth_plaintext(void)
 {
@@ -642,6 +677,8 @@ static const struct unit_test tests[] = {
 	    test_channel_auth_plain_then_message_carries_the_user },
 	{ "channel: AUTH LOGIN split across reads",
 	    test_channel_auth_login_split_across_reads },
+	{ "channel: longest AUTH PLAIN",
+	    test_channel_auth_plain_with_the_longest_user_and_password },
 	{ "channel: 538 over plaintext",
 	    test_channel_auth_over_plaintext_is_538_without_auth_plaintext },
 	{ "channel: AUTH refusals", test_channel_auth_refusals },
