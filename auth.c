@@ -162,6 +162,7 @@ check_password(struct auth_dialogue *d, const struct auth_creds *c,
 
 	if (*user == '\0' || strlen(user) > AUTH_FIELD_MAX)
 		return AUTH_FAILED;
+	snprintf(d->attempt, sizeof(d->attempt), "%s", user);
 	if (!c->any) {
 		if (c->secret == NULL ||
 		    (secret = c->secret(user, c->ctx)) == NULL ||
@@ -264,6 +265,7 @@ cram_response(struct auth_dialogue *d, const struct auth_creds *c,
 	user = (char *)buf;
 	if (*user == '\0' || strlen(user) > AUTH_FIELD_MAX)
 		return AUTH_FAILED;
+	snprintf(d->attempt, sizeof(d->attempt), "%s", user);
 	if (c->any) {
 		snprintf(d->user, sizeof(d->user), "%s", user);
 		return AUTH_OK;

@@ -51,7 +51,10 @@ enum auth_mechanism { AUTH_PLAIN = 1, AUTH_LOGIN, AUTH_CRAM_MD5 };
 struct auth_dialogue {
 	enum auth_mechanism mech;
 	int		 step;
-	char		 user[AUTH_FIELD_MAX + 1];
+	char		 user[AUTH_FIELD_MAX + 1];	/* who logged in */
+	/* Who tried, once the mechanism has a name, right or wrong: for
+	 * the fault rules' "auth" stage. */
+	char		 attempt[AUTH_FIELD_MAX + 1];
 	char		 challenge[128];	/* CRAM-MD5's, not encoded */
 };
 

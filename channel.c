@@ -20,6 +20,11 @@
  * (RFC 2033, cfg.lmtp) LHLO replaces HELO and EHLO, and the end of a
  * message is answered once per recipient (channel_deliver_each).
  *
+ * At each stage of the session (connect, HELO, MAIL, RCPT, DATA, the end
+ * of the body, RSET, NOOP, QUIT) channel_fault asks the server's fault
+ * rules (fault.c) first, after the command's own syntax and state checks
+ * and before the hooks: a rule may answer instead, delay, or hang up.
+ *
  * The replies and their texts are Python's smtpd's, the contract on the
  * wire; where Python crashes or hangs, the comments say what we do.
  *
@@ -113,6 +118,7 @@ struct smtpd_channel {
 	bool			 extended_smtp;	/* EHLO was used */
 	bool			 closing;	/* QUIT, or an error: stop reading */
 	int			 junk;		/* bad commands in a row */
+	int			 messages;	/* ended with "." on this connection */
 	struct transaction	 tx;
 	struct message_text	 msg;
 	struct params		 mail_options;	/* of the MAIL that began tx */
@@ -697,6 +703,123 @@ hook_run(struct smtpd_channel *ch, enum hook which, const char *arg,
 }
 
 /* ------------------------------------------------------------------ */
+/* Faults                                                              */
+/* ------------------------------------------------------------------ */
+
+static void	channel_push_each(struct smtpd_channel *, const char *);
+
+/* The poll step of a delay: how soon a stop is noticed. */
+#define FAULT_SLEEP_STEP_MS	50
+
+/*
+ * channel_sleep - a fault's delay, in this client's thread only: other
+ * clients go on.  No longer than --timeout, which bounds every wait of a
+ * session, and cut short by a stop (false) so that smtpd_server_stop
+ * never waits for it.
+ */
+static bool
+channel_sleep(struct smtpd_channel *ch, long long ms)
+{
+	long long end;
+
+	if (ch->cfg->timeout > 0 && ms > ch->cfg->timeout * 1000LL)
+		ms = ch->cfg->timeout * 1000LL;
+	/* What was answered before this command is not held back by it. */
+	channel_flush(ch);
+	end = now_ms() + ms;
+	for (;;) {
+		long long left = end - now_ms();
+		struct timespec ts;
+
+		if (atomic_load(&ch->server->stopping))
+			return false;
+		if (left <= 0)
+			return true;
+		if (left > FAULT_SLEEP_STEP_MS)
+			left = FAULT_SLEEP_STEP_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* fault_log - one line per fault that fires, with -d: the stage and its
+ * subject, the rule, and what it does.  One fprintf, so that the lines of
+ * clients logging at once do not mix. */
+static void
+fault_log(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
+    const struct fault_action *a)
+{
+	char what[FAULT_REPLY_MAX + 32];
+
+	if (ch->cfg->debug == NULL)
+		return;
+	if (a->kind == FAULT_DROP)
+		snprintf(what, sizeof(what), "drop");
+	else if (a->kind == FAULT_DELAY)
+		snprintf(what, sizeof(what), "delay %lldms%s%s", a->delay_ms,
+		    a->reply[0] ? ", " : "", a->reply);
+	else
+		snprintf(what, sizeof(what), "%s", a->reply);
+	fprintf(ch->cfg->debug, "%s:%d fault %s <%s>: %s -> %s\n", ch->peer_ip,
+	    ch->peer_port, fault_stage_name(st), subject ? subject : "",
+	    a->rule, what);
+}
+
+/* fault_fire - channel_fault, with what fired in *a. */
+static bool
+fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
+    struct fault_action *a)
+{
+	if (!fault_slot_check(&ch->server->faults, st, subject, a))
+		return false;
+	fault_log(ch, st, subject, a);
+	if (a->kind == FAULT_DELAY) {
+		if (!channel_sleep(ch, a->delay_ms)) {
+			channel_pushf(ch, "421 %s Error: shutting down",
+			    ch->server->fqdn);
+			ch->closing = true;
+			return true;
+		}
+		if (a->reply[0] == '\0')
+			return false;
+	}
+	if (a->kind == FAULT_DROP) {
+		/* Replies to earlier commands still go out, then nothing. */
+		ch->closing = true;
+		return true;
+	}
+	/* After the body, LMTP answers once for every recipient. */
+	if (st == FAULT_DOT)
+		channel_push_each(ch, a->reply);
+	else
+		channel_push(ch, a->reply);
+	if (strncmp(a->reply, "421", 3) == 0)
+		ch->closing = true;
+	return true;
+}
+
+/*
+ * channel_fault - the fault rules at this stage, for this subject (the
+ * client's address, the HELO name, the MAIL or RCPT address, the
+ * transaction's sender: fault.h).  Returns true when a rule answered in
+ * the command's place (it then has no effect) or hung up; false to go on,
+ * also after a delay without a reply.  A 421 closes the connection once
+ * it is sent (RFC 5321 section 3.8).
+ *
+ * FAULT_AUTH is AUTH's (smtp_auth): the subject is the user who tried,
+ * and a rule's reply replaces the login's outcome.
+ */
+bool
+channel_fault(struct smtpd_channel *ch, enum fault_stage st,
+    const char *subject)
+{
+	struct fault_action a;
+
+	return fault_fire(ch, st, subject, &a);
+}
+
+/* ------------------------------------------------------------------ */
 /* State                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -755,6 +878,8 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, "503 Duplicate HELO/EHLO");
 		return false;
 	}
+	if (channel_fault(ch, FAULT_HELO, arg))
+		return false;
 	if ((r = hook_run(ch, HOOK_HELO, arg, NULL)) != NULL) {
 		channel_push(ch, r);
 		return false;
@@ -805,6 +930,8 @@ static void
 smtp_noop(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
+	if (channel_fault(ch, FAULT_NOOP, ch->tx.mailfrom))
+		return;
 	channel_push(ch, "250 OK");
 }
 
@@ -813,6 +940,8 @@ static void
 smtp_quit(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
+	if (channel_fault(ch, FAULT_QUIT, ch->tx.mailfrom))
+		return;
 	channel_push(ch, "221 Bye");
 	ch->closing = true;
 }
@@ -894,6 +1023,21 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		    "555 MAIL FROM parameters not recognized or not implemented");
 		return;
 	}
+	/* The limits of the faults' section (README): a connection's
+	 * messages, then the server's rate. */
+	if (cfg->max_messages_per_connection &&
+	    ch->messages >= cfg->max_messages_per_connection) {
+		channel_push(ch, "421 4.7.0 Too many messages on this "
+		    "connection");
+		ch->closing = true;
+		return;
+	}
+	if (!fault_rate_take(&ch->server->rate, now_ms())) {
+		channel_push(ch, "451 4.7.0 Rate limit exceeded");
+		return;
+	}
+	if (channel_fault(ch, FAULT_MAIL, address))
+		return;
 	if ((r = hook_run(ch, HOOK_MAIL, address, NULL)) != NULL) {
 		channel_push(ch, r);
 		return;
@@ -957,6 +1101,8 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		tx->rcpttos = v;
 		tx->rcpt_cap = cap;
 	}
+	if (channel_fault(ch, FAULT_RCPT, address))
+		return;
 	if ((copy = strdup(address)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
@@ -975,6 +1121,8 @@ static void
 smtp_rset(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
+	if (channel_fault(ch, FAULT_RSET, ch->tx.mailfrom))
+		return;
 	channel_rset(ch);
 	channel_push(ch, "250 OK");
 }
@@ -989,6 +1137,8 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "503 Error: BDAT in progress; DATA not allowed");
 		return;
 	}
+	if (channel_fault(ch, FAULT_DATA, ch->tx.mailfrom))
+		return;
 	message_start(&ch->msg);
 	ch->state = SMTPD_DATA;
 	channel_push(ch, "354 End data with <CR><LF>.<CR><LF>");
@@ -1038,8 +1188,16 @@ smtp_bdat(struct smtpd_channel *ch, char *arg)
 	keep = command_check(ch, "BDAT", NEED_HELO | NEED_MAIL | NEED_RCPT,
 	    "");
 	if (keep && !ch->tx.bdat) {
-		message_start(&ch->msg);
-		ch->tx.bdat = true;
+		/* The first chunk is the fault rules' DATA stage; a refused
+		 * one is read and dropped, to stay in step. */
+		if (channel_fault(ch, FAULT_DATA, ch->tx.mailfrom)) {
+			if (ch->closing)
+				return;
+			keep = false;
+		} else {
+			message_start(&ch->msg);
+			ch->tx.bdat = true;
+		}
 	}
 	/* A stop lets a chunk being read finish, as it lets DATA. */
 	if (keep)
@@ -1271,6 +1429,11 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 			return;
 		st = auth_continue(&d, &creds, line, reply, sizeof(reply));
 	}
+	/* The fault rules' "auth" stage: its reply (or drop) takes the
+	 * place of the login's outcome, right password or wrong. */
+	if ((st == AUTH_OK || st == AUTH_FAILED) && d.attempt[0] &&
+	    channel_fault(ch, FAULT_AUTH, d.attempt))
+		return;
 	if (st == AUTH_OK && (r = hook_run(ch, HOOK_AUTH, d.user, NULL))) {
 		channel_push(ch, r);
 		return;
@@ -1557,6 +1720,7 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	const char *r;
 
 	ch->state = SMTPD_COMMAND;
+	ch->messages++;
 	if (bdat && m->cr_pending) {
 		/* The message ended in a CR: a bare one. */
 		m->cr_pending = false;
@@ -1616,6 +1780,12 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 		msg.mail_option_count = ch->mail_options.count;
 		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
 		msg.rcpt_option_count = ch->rcpt_options.count;
+	}
+	/* After the body, before delivery: a message a rule refuses (or
+	 * hangs up on) is never delivered. */
+	if (channel_fault(ch, FAULT_DOT, tx->mailfrom)) {
+		transaction_reset(ch);
+		return;
 	}
 	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) != NULL)
 		channel_push_each(ch, r);
@@ -1702,13 +1872,22 @@ channel_prepare(struct smtpd_server *srv)
 	return true;
 }
 
-/* channel_greet - the 220 greeting, or a connect hook's answer. */
+/* channel_greet - the 220 greeting, or a fault's or a connect hook's
+ * answer instead; a 4xx or 5xx one closes. */
 static void
 channel_greet(struct smtpd_channel *ch)
 {
-	const char *r = hook_run(ch, HOOK_CONNECT, NULL, NULL);
+	struct fault_action a;
+	const char *r;
 
-	if (r != NULL) {
+	/* connect: instead of the greeting; greeting: before it. */
+	if (fault_fire(ch, FAULT_CONNECT, ch->peer_ip, &a) ||
+	    fault_fire(ch, FAULT_GREETING, ch->peer_ip, &a)) {
+		if (a.reply[0] == '4' || a.reply[0] == '5')
+			ch->closing = true;
+		return;
+	}
+	if ((r = hook_run(ch, HOOK_CONNECT, NULL, NULL)) != NULL) {
 		channel_push(ch, r);
 		if (r[0] == '4' || r[0] == '5')
 			ch->closing = true;

@@ -44,5 +44,12 @@ void		 channel_set_proxied(struct smtpd_channel *);
 /* channel_is_builtin - true if name (any case) is a built-in command of
  * the protocol cfg speaks. */
 bool		 channel_is_builtin(const struct smtpd_config *, const char *name);
+/* channel_fault - the fault rules at a stage of the session (fault.h):
+ * true when a rule answered in the command's place or hung up (the
+ * command then has no effect).  The hook point for AUTH is
+ * channel_fault(ch, FAULT_AUTH, user), before the credentials are
+ * checked. */
+bool		 channel_fault(struct smtpd_channel *, enum fault_stage,
+		    const char *subject);
 
 #endif /* SMTPD_CHANNEL_INTERNAL_H */

@@ -270,6 +270,31 @@ config_check_tls(const struct smtpd_config *cfg, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * server_faults - the rule set for these rules and file, with the
+ * configuration's seed and triggers; NULL in *out when it could never
+ * fire, so that a server without faults takes no lock for them.
+ */
+static int
+server_faults(const struct smtpd_config *cfg, const char *const *rules,
+    size_t n, const char *file, struct fault_set **out, char *err,
+    size_t errsz)
+{
+	struct fault_options o = {
+		.rules = rules, .rule_count = n, .file = file,
+		.seed = cfg->fault_seed, .seeded = cfg->fault_seeded,
+		.triggers = cfg->triggers,
+	};
+
+	if (fault_set_new(&o, out, err, errsz) != 0)
+		return -1;
+	if (fault_set_empty(*out)) {
+		fault_set_release(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
 bool
 smtpd_tls_available(void)
 {
@@ -316,6 +341,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	struct smtpd_config copy;
 	const struct smtpd_config *cfg = &copy;
 	struct smtpd_server *srv;
+	struct fault_set *faults;
 
 	*out = NULL;
 	if (config_copy(&copy, given, err, errsz) != 0)
@@ -374,7 +400,8 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		return -1;
 	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
 	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
-	    cfg->shutdown_grace < 0) {
+	    cfg->shutdown_grace < 0 || cfg->max_messages_per_connection < 0 ||
+	    cfg->rate_per_sec < 0) {
 		snprintf(err, errsz, "limits and timeouts must not be negative");
 		return -1;
 	}
@@ -388,14 +415,24 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(err, errsz, "invalid socket mode %o", cfg->unix_mode);
 		return -1;
 	}
+	if (cfg->fault_count > 0 && cfg->faults == NULL) {
+		snprintf(err, errsz, "fault_count is %zu but faults is NULL",
+		    cfg->fault_count);
+		return -1;
+	}
+	if (server_faults(cfg, cfg->faults, cfg->fault_count, cfg->fault_file,
+	    &faults, err, errsz) != 0)
+		return -1;
 	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		fault_set_release(faults);
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	if (server_proxy_nets(srv, cfg, err, errsz) != 0) {
-		free(srv);
-		return -1;
-	}
+	fault_slot_init(&srv->faults);
+	fault_slot_put(&srv->faults, faults);
+	fault_rate_init(&srv->rate, cfg->rate_per_sec);
+	if (server_proxy_nets(srv, cfg, err, errsz) != 0)
+		goto fail;
 	srv->cfg = *cfg;
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
@@ -407,9 +444,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	if ((cfg->tls_cert || cfg->tls_self_signed) &&
 	    (srv->tls = tls_server_new(cfg->tls_cert, cfg->tls_key,
 	    cfg->tls_self_signed, srv->fqdn, err, errsz)) == NULL) {
-		free(srv->proxy_nets);
-		free(srv);
-		return -1;
+		goto fail;
 	}
 	if (!channel_prepare(srv)) {
 		snprintf(err, errsz, "out of memory");
@@ -429,13 +464,32 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	srv->stop_state = SERVER_RUNNING;
 	*out = srv;
 	return 0;
+
 fail:
+	fault_slot_destroy(&srv->faults);
+	fault_rate_destroy(&srv->rate);
 	free(srv->ehlo_reply);
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);
 	free(srv->proxy_nets);
 	free(srv);
 	return -1;
+}
+
+int
+smtpd_server_set_faults(struct smtpd_server *srv, const char *const *rules,
+    size_t n, char *err, size_t errsz)
+{
+	struct fault_set *fs;
+
+	if (n > 0 && rules == NULL) {
+		snprintf(err, errsz, "%zu fault rules but rules is NULL", n);
+		return -1;
+	}
+	if (server_faults(&srv->cfg, rules, n, NULL, &fs, err, errsz) != 0)
+		return -1;
+	fault_slot_put(&srv->faults, fs);
+	return 0;
 }
 
 /*
@@ -1242,6 +1296,8 @@ smtpd_server_free(struct smtpd_server *srv)
 	pthread_cond_destroy(&srv->changed);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->deliver_lock);
+	fault_slot_destroy(&srv->faults);
+	fault_rate_destroy(&srv->rate);
 	free(srv->ehlo_reply);
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);

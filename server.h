@@ -262,6 +262,18 @@ struct smtpd_config {
 	/* "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6), NULL-ended: the load
 	 * balancers that may connect; NULL = any. */
 	const char *const *proxy_from;
+	/* Failures on demand (README, "Testing your error handling"): rules
+	 * "STAGE[:MATCH][#N[+]]=ACTION[@P%]", the first that matches wins;
+	 * a bad one makes smtpd_server_new fail, quoting it. */
+	const char *const *faults;	/* fault_count rules, or NULL */
+	size_t		 fault_count;
+	const char	*fault_file;	/* one rule a line, after faults */
+	unsigned long	 fault_seed;	/* the choices of "@P%" rules ... */
+	bool		 fault_seeded;	/* ... repeat with this seed if set */
+	bool		 triggers;	/* BadSMTP's addresses: rcpt550@... */
+	int		 max_messages_per_connection;	/* then 421; 0 = none */
+	int		 rate_per_sec;	/* MAILs a second, server-wide, then
+					   451; 0 = no limit */
 
 	/* 2.1: TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS).  A certificate
 	 * and key (PEM files, read by smtpd_server_new), or a throwaway
@@ -310,6 +322,14 @@ const char *smtpd_server_tls_fingerprint(const struct smtpd_server *);
  * the handler's ctx must outlive the server. */
 int	smtpd_server_new(const struct smtpd_config *, struct smtpd_server **,
 	    char *err, size_t errsz);
+
+/* smtpd_server_set_faults - replace the fault rules (and those of
+ * fault_file) while the server runs: commands from now on see the new
+ * rules, a command being answered finishes with the old.  n = 0 removes
+ * them all.  The rules are copied.  A bad rule changes nothing: -1 with
+ * the message, as smtpd_server_new gives it. */
+int	smtpd_server_set_faults(struct smtpd_server *,
+	    const char *const *rules, size_t n, char *err, size_t errsz);
 
 /* smtpd_server_listen - bind and listen; done by start/serve if not yet. */
 int	smtpd_server_listen(struct smtpd_server *, char *err, size_t errsz);

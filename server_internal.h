@@ -10,6 +10,7 @@
 
 #include "server.h"
 #include "proxyproto.h"
+#include "fault.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +34,11 @@ struct smtpd_server {
 	int			 port;
 	int			 wake[2];	/* self-pipe: wakes the accept loop */
 	pthread_attr_t		 worker_attr;	/* small stacks, detached: no */
+
+	/* The fault rules (fault.h), swapped by smtpd_server_set_faults;
+	 * empty, and never locked, unless faults or triggers are on. */
+	struct fault_slot	 faults;
+	struct fault_rate	 rate;		/* --rate */
 
 	/* Held around process_message, so handlers need not be thread-safe. */
 	pthread_mutex_t		 deliver_lock;

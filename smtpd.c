@@ -44,6 +44,10 @@
  *	--proxy-protocol, --proxy-from ADDR[/PREFIX]
  *			behind a load balancer: HAProxy's PROXY header
  *	--reuse-port	SO_REUSEPORT: more processes on one port
+ *	--fault RULE, --fault-file FILE, --fault-seed N, --triggers,
+ *	--max-messages-per-connection N, --rate N/s
+ *			failures on demand, to test a client's error
+ *			handling: see the README
  *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
@@ -165,6 +169,36 @@ static const char usage_text[] =
 "\n"
 "    --reuse-port\n"
 "        Set SO_REUSEPORT, so that more servers can listen on the same port.\n"
+"\n"
+"    --fault rule\n"
+"        Fail on purpose, to test a client's error handling (repeatable; the\n"
+"        first rule that matches wins).  A rule is\n"
+"        STAGE[:MATCH][#N[+]]=ACTION[@P%%]: a stage (connect, greeting, helo,\n"
+"        auth, mail, rcpt, data, dot, rset, noop, quit), a glob on what the\n"
+"        stage sees, the Nth time the stage is reached (#N+: from then on), an\n"
+"        action (a reply such as \"550 5.1.1 No such user\", drop, delay 5s,\n"
+"        or delay 2s, 451 4.4.2 Timeout) and a probability.  Example:\n"
+"        --fault 'rcpt:*@bounce.example=550 5.1.1 No such user'\n"
+"\n"
+"    --fault-file file\n"
+"        Read rules from file, one a line (lines starting with # are\n"
+"        comments), after the --fault ones.\n"
+"\n"
+"    --fault-seed n\n"
+"        Seed the random choices of rules with @P%%, so that they repeat.\n"
+"\n"
+"    --triggers\n"
+"        Let the client pick its failure by address, as with BadSMTP:\n"
+"        RCPT TO:<rcpt550@example.com>, rcpt550_5.1.1@..., a sender\n"
+"        mail421@..., data451@..., rset..., noop..., quit..., and\n"
+"        EHLO helo500.example.com.\n"
+"\n"
+"    --max-messages-per-connection n\n"
+"        After n messages on one connection, answer MAIL with 421 and close.\n"
+"\n"
+"    --rate n/s\n"
+"        Answer MAIL beyond n a second (all clients together) with\n"
+"        451 4.7.0 Rate limit exceeded.\n"
 "\n"
 "    --tls-cert file\n"
 "    --tls-key file\n"
@@ -417,9 +451,44 @@ abstract_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 	    "use DebuggingServer or Sink";
 }
 
+/* parse_rate - "N/s", N at least 1, or exit 1. */
+static int
+parse_rate(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (end == arg || strcmp(end, "/s") != 0 || errno || v < 1 ||
+	    v > INT_MAX) {
+		fprintf(stderr, "Invalid rate: %s (N/s, N at least 1)\n", arg);
+		exit(1);
+	}
+	return (int)v;
+}
+
+/* parse_seed - a whole number for --fault-seed, or exit 1. */
+static unsigned long
+parse_seed(const char *arg)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || errno) {
+		fprintf(stderr, "Invalid fault-seed: %s\n", arg);
+		exit(1);
+	}
+	return v;
+}
+
 enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_LMTP, OPT_CHUNKING,
 	OPT_SOCKET_MODE, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_REUSE_PORT,
+	OPT_FAULT, OPT_FAULT_FILE, OPT_FAULT_SEED, OPT_TRIGGERS,
+	OPT_MAX_MESSAGES, OPT_RATE,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
 	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
@@ -462,6 +531,13 @@ main(int argc, char **argv)
 		{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
 		{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
 		{ "reuse-port", no_argument, NULL, OPT_REUSE_PORT },
+		{ "fault", required_argument, NULL, OPT_FAULT },
+		{ "fault-file", required_argument, NULL, OPT_FAULT_FILE },
+		{ "fault-seed", required_argument, NULL, OPT_FAULT_SEED },
+		{ "triggers", no_argument, NULL, OPT_TRIGGERS },
+		{ "max-messages-per-connection", required_argument, NULL,
+		    OPT_MAX_MESSAGES },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-self-signed", no_argument, NULL, OPT_TLS_SELF },
@@ -483,6 +559,8 @@ main(int argc, char **argv)
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
 	char localhost[256], remotehost[256], err[512], lmtphost[256];
 	const char *maildir = NULL, *lmtpspec = NULL;
+	/* Static, as proxy below: reachable until exit, not a leak. */
+	static const char **faults;	/* --fault, in order */
 	/* Static: the relay handlers keep a pointer for the server's life. */
 	static struct smtpd_proxy_options proxy;
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
@@ -586,6 +664,34 @@ main(int argc, char **argv)
 			break;
 		case OPT_REUSE_PORT:
 			cfg.reuse_port = true;
+			break;
+		case OPT_FAULT:
+			/* At most one rule an argument: argc has room. */
+			if (faults == NULL &&
+			    (faults = calloc((size_t)argc, sizeof(*faults))) ==
+			    NULL) {
+				fprintf(stderr, "%s: out of memory\n", program);
+				return 1;
+			}
+			faults[cfg.fault_count++] = optarg;
+			cfg.faults = faults;
+			break;
+		case OPT_FAULT_FILE:
+			cfg.fault_file = optarg;
+			break;
+		case OPT_FAULT_SEED:
+			cfg.fault_seed = parse_seed(optarg);
+			cfg.fault_seeded = true;
+			break;
+		case OPT_TRIGGERS:
+			cfg.triggers = true;
+			break;
+		case OPT_MAX_MESSAGES:
+			cfg.max_messages_per_connection = parse_count(
+			    "max-messages-per-connection", optarg);
+			break;
+		case OPT_RATE:
+			cfg.rate_per_sec = parse_rate(optarg);
 			break;
 		case OPT_TLS_CERT:
 			cfg.tls_cert = optarg;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * replay.h - the replay program of a libFuzzer target, shared by
- * fuzz_channel.c and fuzz_address.c: each includes it last when built with
- * -DFUZZ_REPLAY_MAIN, and it runs every input named on the command line
- * (files, or directories of files) once through LLVMFuzzerTestOneInput.
+ * fuzz_channel.c, fuzz_address.c and fuzz_fault.c: each includes it last
+ * when built with -DFUZZ_REPLAY_MAIN, and it runs every input named on the
+ * command line (files, or directories of files) once through
+ * LLVMFuzzerTestOneInput.
  * A crash or an abort() fails it, which is how the regressions fail a
  * test.
  */

@@ -614,6 +614,16 @@ class AuthDialogueTest(ServerTestCase):
         self.assertNotIn(secret, err)
         self.assertNotIn(b64(PASSWORD), err)
 
+    def test_fault_rule_at_the_auth_stage_answers_for_that_user(self):
+        srv = self.server('--auth-user', CREDS, '--auth-user', 'bob:builder',
+                          '--auth-plaintext', '--fault',
+                          'auth:%s=454 4.7.0 Temporary authentication failure' % USER)
+        c = self.ehlo_client(srv)
+        self.assertEqual(c.cmd('AUTH PLAIN ' + b64('\0%s\0%s' % (USER, PASSWORD))),
+                         '454 4.7.0 Temporary authentication failure')
+        self.assertEqual(c.cmd('AUTH PLAIN ' + b64('\0bob\0builder')),
+                         '235 2.7.0 Authentication successful')
+
     def test_auth_options_need_users(self):
         r = run_client([smtpd_path(), '-n', '--auth-required', '127.0.0.1:1'], timeout=10)
         self.assertEqual(r.returncode, 1)

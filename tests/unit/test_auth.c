@@ -162,6 +162,7 @@ test_plain_wrong_password_is_failed(void)
 	CU_ASSERT_EQUAL(run(&creds, &d, "PLAIN AHRpbQB3cm9uZw==", NULL, NULL),
 	    AUTH_FAILED);
 	CU_ASSERT_STRING_EQUAL(d.user, "");
+	CU_ASSERT_STRING_EQUAL(d.attempt, "tim");
 }
 
 static void

@@ -1426,6 +1426,128 @@ test_inbox_keeps_every_message_from_many_clients_at_once(void)
 	smtpd_inbox_free(inbox);
 }
 
+/* ---- failures on demand ------------------------------------------------ */
+
+/* message_on - one message on an open session that has said HELO: the
+ * reply to the final ".", or the first reply that was not 250/354. */
+static const char *
+message_on(int fd, const char *to)
+{
+	static _Thread_local char last[4096];
+	char line[512];
+	const char *r;
+
+	if (strcmp((r = client_command(fd, "MAIL FROM:<a@test>\r\n")),
+	    "250 OK") != 0)
+		goto out;
+	snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", to);
+	if (strcmp((r = client_command(fd, line)), "250 OK") != 0)
+		goto out;
+	if (strncmp((r = client_command(fd, "DATA\r\n")), "354", 3) != 0)
+		goto out;
+	r = client_command(fd, "Subject: x\r\n\r\nbody\r\n.\r\n");
+out:
+	snprintf(last, sizeof(last), "%s", r);
+	return last;
+}
+
+static void
+test_set_faults_switches_a_failure_on_and_off_while_running(void)
+{
+	struct smtpd_inbox *inbox = smtpd_inbox_new();
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	const char *rules[] = { "dot=451 4.3.0 Try again later" };
+	char err[256];
+	int fd;
+
+	test_config(&cfg, smtpd_handler_inbox(inbox));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv = server_up(&cfg));
+	fd = client_connect(smtpd_server_port(srv), NULL, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "HELO client.test\r\n"),
+	    "250 test.example");
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"), "250 OK");
+
+	/* On, for the next command of the same session. */
+	CU_ASSERT_EQUAL(smtpd_server_set_faults(srv, rules, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"),
+	    "451 4.3.0 Try again later");
+	CU_ASSERT_EQUAL(smtpd_inbox_count(inbox), 1);
+
+	/* A bad rule changes nothing, and says why. */
+	rules[0] = "dot=45 x";
+	CU_ASSERT_EQUAL(smtpd_server_set_faults(srv, rules, 1, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "fault rule \"dot=45 x\""));
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"),
+	    "451 4.3.0 Try again later");
+
+	/* Off again. */
+	CU_ASSERT_EQUAL(smtpd_server_set_faults(srv, NULL, 0, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"), "250 OK");
+	CU_ASSERT_TRUE(smtpd_inbox_wait(inbox, 2, WAIT_MS));
+	CU_ASSERT_EQUAL(smtpd_inbox_count(inbox), 2);
+	close(fd);
+	smtpd_server_free(srv);
+	smtpd_inbox_free(inbox);
+}
+
+static void
+test_bad_fault_rule_is_refused_by_server_new_with_the_message(void)
+{
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	const char *rules[] = { "rcpt=drop", "bdat=550 No" };
+	char err[256] = "";
+
+	test_config(&cfg, smtpd_handler_sink());
+	cfg.faults = rules;
+	cfg.fault_count = 2;
+	CU_ASSERT_EQUAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(srv);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "fault rule \"bdat=550 No\": "
+	    "unknown stage"));
+}
+
+static void
+test_config_faults_triggers_and_limits_reach_the_client(void)
+{
+	struct smtpd_inbox *inbox = smtpd_inbox_new();
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	const char *rules[] = { "rcpt:*@bounce.test=550 5.1.1 No such user" };
+	int fd;
+
+	test_config(&cfg, smtpd_handler_inbox(inbox));
+	cfg.faults = rules;
+	cfg.fault_count = 1;
+	cfg.triggers = true;
+	cfg.max_messages_per_connection = 1;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv = server_up(&cfg));
+	fd = client_connect(smtpd_server_port(srv), NULL, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "HELO client.test\r\n"),
+	    "250 test.example");
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "joe@bounce.test"),
+	    "550 5.1.1 No such user");
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "RSET\r\n"), "250 OK");
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "rcpt452_4.2.2@test"),
+	    "452 4.2.2 Requested action not taken: insufficient system "
+	    "storage");
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "RSET\r\n"), "250 OK");
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"), "250 OK");
+	/* One message a connection: the next MAIL is the last word. */
+	CU_ASSERT_STRING_EQUAL(message_on(fd, "b@test"),
+	    "421 4.7.0 Too many messages on this connection");
+	CU_ASSERT_EQUAL(smtpd_inbox_count(inbox), 1);
+	close(fd);
+	smtpd_server_free(srv);
+	smtpd_inbox_free(inbox);
+}
+
 int
 unit_add_server_tests(void)
 {
@@ -1468,6 +1590,9 @@ unit_add_server_tests(void)
 		T(test_inbox_message_outlives_clear),
 		T(test_inbox_foreach_visits_in_arrival_order_until_fn_says_stop),
 		T(test_inbox_keeps_every_message_from_many_clients_at_once),
+		T(test_set_faults_switches_a_failure_on_and_off_while_running),
+		T(test_bad_fault_rule_is_refused_by_server_new_with_the_message),
+		T(test_config_faults_triggers_and_limits_reach_the_client),
 #undef T
 	};
 	return unit_add_suite("server", tests, sizeof(tests) / sizeof(tests[0]));
