@@ -102,8 +102,11 @@ $(B)libsmtpd-api.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(B)libsmtpd-api.o
 
+# -z now: every symbol is bound at start, not at its first call in some
+# worker, where the dynamic linker's lookup (and the register state it
+# saves) would take a second page of that thread's stack for good.
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -Wl,-z,now -o $@ $^ $(LDLIBS)
 
 # ---- running ------------------------------------------------------------
 

@@ -28,10 +28,12 @@
  * The replies and their texts are Python's smtpd's, the contract on the
  * wire; where Python crashes or hangs, the comments say what we do.
  *
- * Input is read into one fixed buffer and split into lines inside it: no
- * read per byte, no allocation per line.  Replies are collected in an
- * output buffer and written when no more input is pending, so a pipelined
- * burst (RFC 2920) is answered in one write.
+ * Input is read into a small buffer inside the channel and split into
+ * lines there: no read per byte, no allocation per line.  A message is
+ * read through a larger buffer, allocated for it and given back once the
+ * input after it is consumed, so an idle session is one small allocation.
+ * Replies are collected in an output buffer and written when no more input
+ * is pending, so a pipelined burst (RFC 2920) is answered in one write.
  */
 #define _GNU_SOURCE
 #include "channel_internal.h"
@@ -66,9 +68,25 @@
  * section 4), when AUTH is on at all. */
 #define AUTH_LINE_MAX	12288
 
-#define IN_CAP		16384	/* read buffer: many lines per read */
-#define OUT_CAP		2048	/* replies to one pipelined burst */
-#define REPLY_MAX	1024	/* smtpd_channel_reply() */
+/*
+ * The buffers, sized for an idle session to be one small allocation (the
+ * README's memory section has the measurement).  IN_SMALL holds a whole
+ * command line of LINE_MAX_ANY, with room to spare for a pipelined burst;
+ * IN_CAP is allocated only while a message is read, many lines per read.
+ * OUT_CAP holds the usual replies; a longer one is written directly.
+ */
+#define IN_SMALL	1024	/* commands: inside the channel */
+#define IN_CAP		16384	/* message text: allocated for DATA */
+#define OUT_CAP		512	/* replies to one pipelined burst */
+#define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
+#define DRAIN_MAX	65536	/* input dropped at the end (channel_drain) */
+/*
+ * HELO names shorter than this are kept in the channel, not strdup()ed.
+ * The first malloc() a thread makes gives it glibc's per-thread cache
+ * (tcache, about 650 bytes), and an idle session that made none is that
+ * much smaller.
+ */
+#define HELO_KEEP	64
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
 
 /* What the line reader returns besides "here is a line". */
@@ -115,6 +133,7 @@ struct smtpd_channel {
 
 	_Atomic int		 state;		/* enum smtpd_channel_state */
 	char			*seen_greeting;	/* NULL before HELO/EHLO */
+	char			 helo_small[HELO_KEEP];	/* seen_greeting, if short */
 	bool			 extended_smtp;	/* EHLO was used */
 	bool			 closing;	/* QUIT, or an error: stop reading */
 	int			 junk;		/* bad commands in a row */
@@ -129,7 +148,10 @@ struct smtpd_channel {
 	char			*auth_user;	/* NULL: no AUTH yet */
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
-	 * search for CRLF resumes. */
+	 * search for CRLF resumes.  in is in_small, or IN_CAP bytes of heap
+	 * while a message is read (channel_fill). */
+	char			*in;
+	size_t			 in_cap;
 	size_t			 in_start, in_end, in_scan;
 	bool			 discarding;	/* inside a line that is too long */
 	bool			 maybe_more;	/* the last read filled the buffer */
@@ -139,16 +161,14 @@ struct smtpd_channel {
 
 	size_t			 out_len;	/* bytes in out[] */
 	bool			 write_failed;
+	char			*reply;		/* smtpd_channel_reply(), or NULL */
 
 	/*
-	 * The buffers come last, in the order an idle session uses them: the
-	 * channel is one allocation, and a session that has only said EHLO
-	 * touches its first 2.5 KB (the fields above, the start of out[] and
-	 * of in[]); the rest stays address space until written.
+	 * The buffers come last: the channel is one allocation of about 2 KB,
+	 * all an idle session has on the heap.
 	 */
 	char			 out[OUT_CAP];	/* replies not yet written */
-	char			 in[IN_CAP];	/* what the client sent */
-	char			 reply[REPLY_MAX];	/* smtpd_channel_reply() */
+	char			 in_small[IN_SMALL];	/* commands */
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
@@ -300,6 +320,49 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
 
+/* in_compact - move the unread bytes to the start of the buffer. */
+static void
+in_compact(struct smtpd_channel *ch)
+{
+	memmove(ch->in, ch->in + ch->in_start, ch->in_end - ch->in_start);
+	ch->in_end -= ch->in_start;
+	ch->in_scan -= ch->in_start;
+	ch->in_start = 0;
+}
+
+/*
+ * in_grow - read a message through IN_CAP bytes of heap: 16 KB per
+ * read, not 1 KB.  The unread bytes move along.  Without memory the
+ * small buffer serves, only slower.
+ */
+static void
+in_grow(struct smtpd_channel *ch)
+{
+	char *big = malloc(IN_CAP);
+
+	if (big == NULL) {
+		if (ch->in_start > 0 && ch->in_end == ch->in_cap)
+			in_compact(ch);
+		return;
+	}
+	memcpy(big, ch->in + ch->in_start, ch->in_end - ch->in_start);
+	ch->in_end -= ch->in_start;
+	ch->in_scan -= ch->in_start;
+	ch->in_start = 0;
+	ch->in = big;
+	ch->in_cap = IN_CAP;
+}
+
+/* in_shrink - the message and what followed it are read: give the large
+ * buffer back, and wait for the next command in the small one. */
+static void
+in_shrink(struct smtpd_channel *ch)
+{
+	free(ch->in);
+	ch->in = ch->in_small;
+	ch->in_cap = IN_SMALL;
+}
+
 /*
  * channel_fill - read more input into the buffer.  Before a read that may
  * block, the queued replies are written: the client may be waiting for
@@ -313,14 +376,14 @@ channel_fill(struct smtpd_channel *ch)
 
 	if (ch->in_start == ch->in_end) {
 		ch->in_start = ch->in_end = ch->in_scan = 0;
-	} else if (ch->in_start > 0 && ch->in_end == IN_CAP) {
-		memmove(ch->in, ch->in + ch->in_start,
-		    ch->in_end - ch->in_start);
-		ch->in_end -= ch->in_start;
-		ch->in_scan -= ch->in_start;
-		ch->in_start = 0;
+		if (ch->in != ch->in_small && ch->state != SMTPD_DATA)
+			in_shrink(ch);
 	}
-	space = IN_CAP - ch->in_end;
+	if (ch->state == SMTPD_DATA && ch->in == ch->in_small)
+		in_grow(ch);
+	else if (ch->in_start > 0 && ch->in_end == ch->in_cap)
+		in_compact(ch);
+	space = ch->in_cap - ch->in_end;
 
 	/*
 	 * Pipelining: if the last read filled the buffer, more is probably
@@ -766,6 +829,19 @@ fault_log(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	    a->rule, what);
 }
 
+/*
+ * faults_on - whether a fault rule may fire at all.  Without rules a hook
+ * costs this load and no more: no frame with a struct fault_action (640
+ * bytes) on the stack, where a session's commands must stay within one
+ * page (server.c: WORKER_STACK).
+ */
+static inline bool
+faults_on(const struct smtpd_channel *ch)
+{
+	return atomic_load_explicit(&ch->server->faults.set,
+	    memory_order_acquire) != NULL;
+}
+
 /* fault_fire - channel_fault, with what fired in *a. */
 static bool
 fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
@@ -799,6 +875,16 @@ fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	return true;
 }
 
+/* fault_fire_frame - fault_fire, in a frame of its own (see faults_on). */
+static __attribute__((noinline)) bool
+fault_fire_frame(struct smtpd_channel *ch, enum fault_stage st,
+    const char *subject)
+{
+	struct fault_action a;
+
+	return fault_fire(ch, st, subject, &a);
+}
+
 /*
  * channel_fault - the fault rules at this stage, for this subject (the
  * client's address, the HELO name, the MAIL or RCPT address, the
@@ -814,9 +900,7 @@ bool
 channel_fault(struct smtpd_channel *ch, enum fault_stage st,
     const char *subject)
 {
-	struct fault_action a;
-
-	return fault_fire(ch, st, subject, &a);
+	return faults_on(ch) && fault_fire_frame(ch, st, subject);
 }
 
 /* ------------------------------------------------------------------ */
@@ -884,7 +968,11 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, r);
 		return false;
 	}
-	if ((copy = strdup(arg)) == NULL) {
+	/* A usual name is kept inside the channel: an idle session then
+	 * has made no allocation in its thread (see HELO_KEEP). */
+	if (strlen(arg) < sizeof(ch->helo_small))
+		copy = strcpy(ch->helo_small, arg);
+	else if ((copy = strdup(arg)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
 		return false;
 	}
@@ -1872,21 +1960,30 @@ channel_prepare(struct smtpd_server *srv)
 	return true;
 }
 
+/* greet_fault - a connect rule answered instead of the greeting, or a
+ * greeting rule before it: true.  A frame of its own (see faults_on). */
+static __attribute__((noinline)) bool
+greet_fault(struct smtpd_channel *ch)
+{
+	struct fault_action a;
+
+	if (!fault_fire(ch, FAULT_CONNECT, ch->peer_ip, &a) &&
+	    !fault_fire(ch, FAULT_GREETING, ch->peer_ip, &a))
+		return false;
+	if (a.reply[0] == '4' || a.reply[0] == '5')
+		ch->closing = true;
+	return true;
+}
+
 /* channel_greet - the 220 greeting, or a fault's or a connect hook's
  * answer instead; a 4xx or 5xx one closes. */
 static void
 channel_greet(struct smtpd_channel *ch)
 {
-	struct fault_action a;
 	const char *r;
 
-	/* connect: instead of the greeting; greeting: before it. */
-	if (fault_fire(ch, FAULT_CONNECT, ch->peer_ip, &a) ||
-	    fault_fire(ch, FAULT_GREETING, ch->peer_ip, &a)) {
-		if (a.reply[0] == '4' || a.reply[0] == '5')
-			ch->closing = true;
+	if (faults_on(ch) && greet_fault(ch))
 		return;
-	}
 	if ((r = hook_run(ch, HOOK_CONNECT, NULL, NULL)) != NULL) {
 		channel_push(ch, r);
 		if (r[0] == '4' || r[0] == '5')
@@ -1910,6 +2007,27 @@ channel_goodbye(struct smtpd_channel *ch, int r)
 		    ch->server->fqdn);
 	/* Otherwise the client left (mid-message too: nothing is kept) or
 	 * the connection failed: there is no one to tell. */
+}
+
+/*
+ * channel_drain - read and drop what the client sent after the command
+ * that ended the session.  Closing a socket with input unread makes the
+ * kernel reset the connection, and the reset can destroy our last reply
+ * before the client reads it.  Only when the last read filled the buffer
+ * (more may be waiting), and bounded: a client that keeps sending is cut
+ * off all the same.
+ */
+static void
+channel_drain(struct smtpd_channel *ch)
+{
+	size_t total = 0;
+	ssize_t n;
+
+	if (!ch->maybe_more || ch->write_failed)
+		return;
+	while (total < DRAIN_MAX &&
+	    (n = ch->io.read(ch->io.ctx, ch->in, ch->in_cap, false)) > 0)
+		total += (size_t)n;
 }
 
 /*
@@ -1958,6 +2076,7 @@ channel_run(struct smtpd_channel *ch)
 	if (!ch->closing)
 		channel_goodbye(ch, r);
 	channel_flush(ch);
+	channel_drain(ch);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1987,10 +2106,12 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 {
 	struct smtpd_channel *ch;
 
-	/* Not calloc: the buffers' pages stay untouched until used. */
+	/* Not calloc: the buffers need no clearing. */
 	if ((ch = malloc(sizeof(*ch))) == NULL)
 		return NULL;
 	memset(ch, 0, offsetof(struct smtpd_channel, out));
+	ch->in = ch->in_small;
+	ch->in_cap = IN_SMALL;
 	ch->server = srv;
 	ch->cfg = &srv->cfg;
 	ch->io = *io;
@@ -2001,30 +2122,39 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 	return ch;
 }
 
+/* peer_format - a socket address as text and a port: "unix", 0 for a
+ * UNIX-domain client, whose path (if any) is not who it is. */
+static void
+peer_format(const struct sockaddr *peer, char *ip, size_t ipsz, int *port)
+{
+	*port = 0;
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)peer;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ipsz);
+		*port = ntohs(in->sin_port);
+	} else if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)peer;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)ipsz);
+		*port = ntohs(in6->sin6_port);
+	} else if (peer->sa_family == AF_UNIX) {
+		snprintf(ip, ipsz, "unix");
+	} else {
+		snprintf(ip, ipsz, "%s", "");
+	}
+}
+
 struct smtpd_channel *
 channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 {
 	struct channel_io io = { socket_read, socket_write,
 	    (void *)(intptr_t)fd };
 	char ip[INET6_ADDRSTRLEN] = "";
-	int port = 0;
+	int port;
 	struct smtpd_channel *ch;
 
-	if (peer->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)peer;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		port = ntohs(in->sin_port);
-	} else if (peer->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)peer;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		port = ntohs(in6->sin6_port);
-	} else if (peer->sa_family == AF_UNIX) {
-		/* A UNIX-domain client has no address (its path, if any, is
-		 * not who it is): "unix", port 0. */
-		snprintf(ip, sizeof(ip), "unix");
-	}
+	peer_format(peer, ip, sizeof(ip), &port);
 	if ((ch = channel_new_io(srv, &io, ip, port)) != NULL)
 		ch->fd = fd;
 	return ch;
@@ -2044,8 +2174,18 @@ channel_free(struct smtpd_channel *ch)
 	free(ch->tx.rcpttos);
 	params_clear(&ch->mail_options);
 	params_clear(&ch->rcpt_options);
-	free(ch->seen_greeting);
+	if (ch->seen_greeting != ch->helo_small)
+		free(ch->seen_greeting);
 	free(ch->msg.data);
+	if (ch->in != ch->in_small)
+		free(ch->in);
+	free(ch->reply);
+	free(ch);
+}
+
+void
+channel_discard(struct smtpd_channel *ch)
+{
 	free(ch);
 }
 
@@ -2056,8 +2196,9 @@ channel_in_data(const struct smtpd_channel *ch)
 }
 
 void
-channel_set_proxied(struct smtpd_channel *ch)
+channel_set_proxied(struct smtpd_channel *ch, const struct sockaddr *peer)
 {
+	peer_format(peer, ch->peer_ip, sizeof(ch->peer_ip), &ch->peer_port);
 	ch->proxied = true;
 }
 
@@ -2227,8 +2368,11 @@ smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* Few sessions need it: it is not part of the channel. */
+	if (ch->reply == NULL && (ch->reply = malloc(REPLY_MAX)) == NULL)
+		return "451 Error: out of memory";
 	va_start(ap, fmt);
-	vsnprintf(ch->reply, sizeof(ch->reply), fmt, ap);
+	vsnprintf(ch->reply, REPLY_MAX, fmt, ap);
 	va_end(ap);
 	return ch->reply;
 }

@@ -37,10 +37,14 @@ struct smtpd_channel *channel_new_io(struct smtpd_server *,
 void		 channel_run(struct smtpd_channel *);
 /* channel_free - release the session and close its socket, if any. */
 void		 channel_free(struct smtpd_channel *);
+/* channel_discard - release a session that never ran: no hooks are
+ * called, and its socket stays open. */
+void		 channel_discard(struct smtpd_channel *);
 /* channel_in_data - true while a message is being received. */
 bool		 channel_in_data(const struct smtpd_channel *);
-/* channel_set_proxied - the peer given came from a PROXY header. */
-void		 channel_set_proxied(struct smtpd_channel *);
+/* channel_set_proxied - the client is peer, named by a PROXY header. */
+void		 channel_set_proxied(struct smtpd_channel *,
+		    const struct sockaddr *peer);
 /* channel_is_builtin - true if name (any case) is a built-in command of
  * the protocol cfg speaks. */
 bool		 channel_is_builtin(const struct smtpd_config *, const char *name);

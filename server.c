@@ -48,8 +48,9 @@
  * Worker stacks: a session needs a few KB of stack (its buffers live on the
  * heap), but a handler may call getaddrinfo() or stdio, which want more.
  * 256 KiB is reserved address space, not memory: only the pages touched
- * become resident, so an idle connection costs two pages of stack (8 KiB),
- * not glibc's default 8 MiB of address space.
+ * become resident, so an idle connection costs one page of stack (4 KiB;
+ * two without smtpd.c's reexec_without_tls_reserve), not glibc's default
+ * 8 MiB of address space.
  */
 #define WORKER_STACK	(256 * 1024)
 
@@ -77,11 +78,11 @@
 struct worker {
 	struct worker		*next, *prev;	/* on the live, idle or dead list */
 	struct smtpd_server	*server;
-	/* The session, once the worker made it; read by a stop. */
+	/* The session, made by the accept thread; read by a stop. */
 	struct smtpd_channel *_Atomic channel;
-	bool			 has_client;	/* fd and peer were handed over */
+	bool			 has_client;	/* channel and fd were handed over */
 	int			 fd;
-	struct sockaddr_storage	 peer;
+	struct sockaddr_storage	 peer;		/* for a PROXY header's check */
 	pthread_t		 thread;
 	pthread_cond_t		 wake;		/* a client was handed over */
 };
@@ -900,8 +901,10 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
  * in its worker so the listener only accepts: an accepted UNIX-domain
  * socket does not inherit the listener's timeouts, as TCP's does; and
  * behind a load balancer the PROXY header comes first.  false: close.
+ * Not inlined: its buffers would sit in server_worker's frame, under
+ * every idle session, and push it onto a second stack page.
  */
-static bool
+static __attribute__((noinline)) bool
 worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
 {
 	char why[128];
@@ -917,28 +920,23 @@ worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
 }
 
 /*
- * worker_serve - one client, start to end.  The worker makes the session
- * itself, so its memory is allocated and freed by the same thread.
+ * worker_serve - one client, start to end.  The session was made by the
+ * accept thread (server_spawn), so what the worker's stack sees of a
+ * session is the line reader's loop; the worker frees it.
  */
 static void
 worker_serve(struct smtpd_server *srv, struct worker *w)
 {
-	struct smtpd_channel *ch = NULL;
-	bool proxied = false;
+	struct smtpd_channel *ch = atomic_load(&w->channel);
+	bool proxied = false, ran = false;
 
-	if (!worker_prepare(srv, w, &proxied))
-		goto done;
-	ch = channel_new(srv, w->fd, (struct sockaddr *)&w->peer);
-	if (ch != NULL && proxied)
-		channel_set_proxied(ch);
-	if (ch != NULL) {
-		atomic_store(&w->channel, ch);
+	if (worker_prepare(srv, w, &proxied)) {
+		if (proxied)
+			channel_set_proxied(ch, (struct sockaddr *)&w->peer);
 		channel_run(ch);
-	} else {
-		server_say_421(srv, w->fd, "out of memory");
+		ran = true;
 	}
 
-done:
 	/* Off the live list before the socket closes, so a stop never
 	 * shuts down a descriptor that was reused. */
 	pthread_mutex_lock(&srv->lock);
@@ -949,10 +947,12 @@ done:
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
 
-	if (ch != NULL)
+	if (ran) {
 		channel_free(ch);	/* closes the socket */
-	else
+	} else {
+		channel_discard(ch);
 		close(w->fd);
+	}
 }
 
 /* server_worker - a client's thread: serve it; then wait a while for
@@ -965,13 +965,17 @@ server_worker(void *arg)
 	struct sched_param sp = { .sched_priority = 0 };
 
 	/*
-	 * SCHED_BATCH: a worker woken by its client's next command does not
-	 * preempt the worker that is running, which finishes its turn first.
-	 * Under 20 or 200 busy clients on one CPU that cut the server's CPU
-	 * time per message by a fifth.  The listener keeps the normal policy,
-	 * so a new connection is still accepted promptly.
+	 * cfg.sched_batch: a worker woken by its client's next command does
+	 * not preempt the worker that is running, which finishes its turn
+	 * first.  Under 20 or 200 busy clients on one CPU that cut the
+	 * server's CPU time per message by a fifth.  Not the default: a
+	 * SCHED_BATCH thread also loses every wake-up to any normal process
+	 * on its CPU, and a test server always shares its CPUs with the
+	 * program under test (p99 latency 10 ms instead of 2.5 ms beside a
+	 * busy neighbour; bench/latency_neighbour.py).
 	 */
-	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	if (srv->cfg.sched_batch)
+		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	for (;;) {
 		worker_serve(srv, w);
 		pthread_mutex_lock(&srv->lock);
@@ -1004,14 +1008,26 @@ static void
 server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
+	struct smtpd_channel *ch;
 	struct worker *w, *dead;
 
+	/*
+	 * The session is made here, not in the worker: its allocation and
+	 * the peer's address in text (inet_ntop calls sprintf) are the
+	 * deepest stack a session needs, and a worker's stack stays one page
+	 * only if it never goes that deep (server_worker).
+	 */
+	if ((ch = channel_new(srv, fd, peer)) == NULL) {
+		server_refuse(srv, fd, "out of memory");
+		return;
+	}
 	pthread_mutex_lock(&srv->lock);
 	dead = srv->dead;		/* finished threads, joined below */
 	srv->dead = NULL;
 	if (srv->cfg.max_connections > 0 &&
 	    srv->nlive >= srv->cfg.max_connections) {
 		pthread_mutex_unlock(&srv->lock);
+		channel_discard(ch);
 		server_refuse(srv, fd, "too many connections");
 		server_join(dead);
 		return;
@@ -1021,6 +1037,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 		srv->nidle--;
 		w->fd = fd;
 		memcpy(&w->peer, peer, peerlen);
+		atomic_store(&w->channel, ch);
 		w->has_client = true;
 		list_push(&srv->live, w);
 		srv->nlive++;
@@ -1033,12 +1050,14 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	server_join(dead);
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		channel_discard(ch);
 		server_refuse(srv, fd, "out of memory");
 		return;
 	}
 	w->server = srv;
 	w->fd = fd;
 	memcpy(&w->peer, peer, peerlen);
+	atomic_store(&w->channel, ch);
 	w->has_client = true;
 	cond_init_monotonic(&w->wake);
 
@@ -1051,6 +1070,7 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 		srv->nlive--;
 		pthread_mutex_unlock(&srv->lock);
 		pthread_cond_destroy(&w->wake);
+		channel_discard(ch);
 		server_refuse(srv, fd, "cannot start a thread");
 		free(w);
 		return;

@@ -136,6 +136,31 @@ class CommandLineTest(ServerTestCase):
         self.assertNotIn('MESSAGE FOLLOWS', srv.stderr())
 
 
+class SchedulingTest(ServerTestCase):
+    """Workers run under the normal policy unless --sched-batch asks for
+    SCHED_BATCH (which loses every wake-up to a busy neighbour)."""
+
+    def worker_policies(self, *options):
+        srv = self.server(*options, cls='Sink')
+        c = self.client(srv)
+        self.assertEqual(c.cmd('EHLO x.example').split('\n')[0][:3], '250')
+        policies = set()
+        for tid in os.listdir('/proc/%d/task' % srv.proc.pid):
+            try:
+                policies.add(os.sched_getscheduler(int(tid)))
+            except OSError:
+                pass                # the thread ended meanwhile
+        return policies
+
+    def test_workers_run_under_the_normal_policy_by_default(self):
+        self.assertNotIn(os.SCHED_BATCH, self.worker_policies())
+
+    def test_sched_batch_option_runs_the_workers_under_sched_batch(self):
+        policies = self.worker_policies('--sched-batch')
+        self.assertIn(os.SCHED_BATCH, policies)
+        self.assertIn(os.SCHED_OTHER, policies)     # the listener's
+
+
 class ClassTest(ServerTestCase):
 
     @improvement('the Sink class accepts messages and prints nothing (Python has no Sink)')

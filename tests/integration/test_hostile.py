@@ -513,6 +513,69 @@ class MemoryTest(HostileTestCase):
         per = (rss_kb(pid) - before) / len(clients)
         self.assertLess(per, 64, '%.1f KB of RSS per idle connection' % per)
 
+    def idle_clients(self, srv, n):
+        """n connections that said EHLO, got the reply and now wait."""
+        clients = []
+        for _ in range(n):
+            c = srv.connect(timeout=10)
+            self.addCleanup(c.close)
+            c.send(b'EHLO idle.example\r\n')
+            clients.append(c)
+        for c in clients:
+            c.reply()
+        return clients
+
+    def lean_build(self):
+        """The page counts below are those of an ordinary x86-64 glibc
+        build, run as smtpd runs itself (without glibc's static TLS
+        reserve, smtpd.c: reexec_without_tls_reserve)."""
+        if CHECK:
+            self.skipTest('sanitizers and valgrind change stacks and heap')
+        if 'GLIBC_TUNABLES' in os.environ or 'LD_PRELOAD' in os.environ:
+            self.skipTest('smtpd leaves GLIBC_TUNABLES to the caller')
+        if os.uname().machine != 'x86_64' or os.sysconf('SC_PAGE_SIZE') != 4096:
+            self.skipTest('frame sizes measured on x86-64 with 4 KiB pages')
+
+    def test_an_idle_session_has_one_stack_page(self):
+        self.lean_build()
+        srv = self.server(cls='Sink')
+        self.idle_clients(srv, 50)
+        pages = worker_stack_pages(srv.proc.pid)
+        self.assertGreaterEqual(len(pages), 50)
+        # The first thread's stack also ran the dynamic linker's first
+        # lookups; all others hold one page.
+        self.assertGreaterEqual(pages.count(1), 49,
+                                'resident pages of the worker stacks: %s' % pages)
+
+    def test_idle_connections_cost_at_most_8_kb_each(self):
+        self.lean_build()
+        srv = self.server(cls='Sink')
+        pid = srv.proc.pid
+        c = srv.connect(timeout=10)
+        c.cmd('QUIT')
+        c.close()
+        time.sleep(0.2)
+        before = rss_kb(pid)
+        clients = self.idle_clients(srv, 300)
+        per = (rss_kb(pid) - before) / len(clients)
+        self.assertLessEqual(per, 8, '%.2f KiB of RSS per idle connection' % per)
+
+
+def worker_stack_pages(pid):
+    """Resident pages of each worker thread's stack: the 256 KiB anonymous
+    mappings (server.c WORKER_STACK), read from /proc/PID/smaps."""
+    pages, stack = [], False
+    with open('/proc/%d/smaps' % pid) as f:
+        for line in f:
+            m = re.match(r'([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(\S*)', line)
+            if m:
+                size = int(m.group(2), 16) - int(m.group(1), 16)
+                stack = (size == 256 * 1024 and not m.group(4) and
+                         m.group(3).startswith('rw'))
+            elif stack and line.startswith('Rss:'):
+                pages.append(int(line.split()[1]) // 4)
+    return pages
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -214,6 +214,7 @@ MAILMAN2_SCRIPT = r'''#!/bin/sh
 home=$(dirname "$0")/..
 n=$(ls "$home/out" | grep -c '[.]args$')
 echo "$*" >"$home/out/$n.args"
+printenv GLIBC_TUNABLES >"$home/out/$n.env"
 cat >"$home/out/$n.msg"
 [ -f "$home/sleep" ] && sleep "$(cat "$home/sleep")"
 exit "$(cat "$home/status" 2>/dev/null || echo 0)"
@@ -261,6 +262,16 @@ class Mailman2Test(MailmanProxyCase):
                          '250 OK')
         self.assertEqual(self.calls(), [('post test',
                                          b'Subject: hi\nFrom: a@b.test\nDate: x\n\nbody\n')])
+
+    def test_mailman_does_not_inherit_the_tunables_smtpd_restarted_with(self):
+        if 'GLIBC_TUNABLES' in os.environ:
+            self.skipTest('GLIBC_TUNABLES is the caller\'s own')
+        srv = self.proxy()
+        self.send(srv, ['test@example.com'], b'Subject: hi\r\n\r\nbody')
+        self.assertEqual(len(self.calls()), 1)
+        with open(os.path.join(self.home, 'out', '0.env')) as f:
+            env = f.read()
+        self.assertEqual(env, '')
 
     def test_commands_are_python_mailmanproxy_commands(self):
         srv = self.proxy()

@@ -600,6 +600,50 @@ test_message_read_one_byte_at_a_time_arrives_intact(void)
 	    "Subject: x\n\n.a\nb\r\n\n.\n");
 }
 
+/*
+ * Commands are read through a small buffer, message text through a large
+ * one allocated for DATA and given back after it (channel.c: in_grow,
+ * in_shrink).  Two 40 KB messages with commands pipelined around them,
+ * in reads that end anywhere, must arrive whole.
+ */
+static void
+test_messages_pipelined_with_commands_arrive_whole_in_any_reads(void)
+{
+	static const size_t chunks[] = { 0, 1, 700, 1500, 3000, 16385 };
+	size_t body = 40000, n = 0;
+	char *in = malloc(4 * body + 300), *text = malloc(body + 1);
+	struct smtpd_config cfg;
+
+	CU_ASSERT_FATAL(in != NULL && text != NULL);
+	for (size_t i = 0; i < body; i++)
+		text[i] = (i % 80 == 79) ? '\n' : (char)('a' + i % 26);
+	text[body] = '\0';
+	for (int m = 0; m < 2; m++) {
+		n += (size_t)sprintf(in + n, "%s", m ? "" : EHLO);
+		n += (size_t)sprintf(in + n, "MAIL FROM:<a@b>\r\n"
+		    "RCPT TO:<c@d>\r\nDATA\r\n");
+		for (size_t i = 0; i < body; i++) {
+			if (text[i] == '\n')
+				in[n++] = '\r';
+			in[n++] = text[i];
+		}
+		n += (size_t)sprintf(in + n, "\r\n.\r\nNOOP\r\n");
+	}
+	n += (size_t)sprintf(in + n, "QUIT\r\n");
+	unit_config(&cfg);
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		unit_reset();
+		CU_ASSERT_STRING_EQUAL(unit_session(&cfg, in, n, chunks[c]),
+		    EHLO_REPLY OK OK GO_AHEAD OK OK OK OK GO_AHEAD OK OK
+		    "221 Bye\r\n");
+		CU_ASSERT_EQUAL_FATAL(delivered.count, 2);
+		CU_ASSERT_STRING_EQUAL(delivered.data[0], text);
+		CU_ASSERT_STRING_EQUAL(delivered.data[1], text);
+	}
+	free(in);
+	free(text);
+}
+
 static void
 test_handler_reply_is_sent_instead_of_250(void)
 {
@@ -990,6 +1034,7 @@ unit_add_channel_tests(void)
 		T(test_data_over_size_limit_is_552_and_transaction_ends),
 		T(test_data_exactly_at_size_limit_is_accepted),
 		T(test_message_read_one_byte_at_a_time_arrives_intact),
+		T(test_messages_pipelined_with_commands_arrive_whole_in_any_reads),
 		T(test_handler_reply_is_sent_instead_of_250),
 		T(test_transaction_ends_after_data),
 		T(test_strict_newlines_rejects_bare_lf_with_550),
