@@ -64,9 +64,11 @@
 #define SIZE_EXTRA	26
 #define SMTPUTF8_EXTRA	10
 #define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
-/* An AUTH command or response may be longer: 12288 octets (RFC 4954
- * section 4), when AUTH is on at all. */
-#define AUTH_LINE_MAX	12288
+/* An AUTH command or response may be longer, when AUTH is on at all:
+ * RFC 4954 section 4 allows 12288 octets; we take what the command
+ * buffer holds, room for the longest user and password auth.c keeps
+ * (AUTH_FIELD_MAX each, base64-encoded). */
+#define AUTH_LINE_MAX	(IN_SMALL - 2)
 
 /*
  * The buffers, sized for an idle session to be one small allocation (the
@@ -1374,7 +1376,8 @@ static void
 session_forget(struct smtpd_channel *ch)
 {
 	channel_rset(ch);
-	free(ch->seen_greeting);
+	if (ch->seen_greeting != ch->helo_small)
+		free(ch->seen_greeting);
 	ch->seen_greeting = NULL;
 	ch->extended_smtp = false;
 	free(ch->auth_user);

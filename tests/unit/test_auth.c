@@ -506,6 +506,25 @@ test_channel_auth_plain_with_the_longest_user_and_password(void)
 }
 
 static void
+test_channel_auth_lines_longer_than_the_buffer_are_refused_not_fatal(void)
+{
+	struct smtpd_config cfg;
+	char in[8192], *p;
+
+	auth_config(&cfg);
+	p = in + sprintf(in, AUTH_EHLO "AUTH PLAIN ");
+	memset(p, 'A', 3000);
+	p += 3000;
+	p += sprintf(p, "\r\nNOOP\r\nAUTH PLAIN\r\n");
+	memset(p, 'A', 3000);
+	p += 3000;
+	sprintf(p, "\r\nNOOP\r\n");
+	CU_ASSERT_STRING_EQUAL(after_ehlo(&cfg, in),
+	    "500 Error: line too long\r\n250 OK\r\n334 \r\n"
+	    "500 5.5.6 Authentication exchange line is too long\r\n250 OK\r\n");
+}
+
+static void
 test_channel_auth_over_plaintext_is_538_without_auth_plaintext(void)
 {
 	struct smtpd_config cfg;
@@ -680,6 +699,8 @@ static const struct unit_test tests[] = {
 	    test_channel_auth_login_split_across_reads },
 	{ "channel: longest AUTH PLAIN",
 	    test_channel_auth_plain_with_the_longest_user_and_password },
+	{ "channel: AUTH lines past the buffer",
+	    test_channel_auth_lines_longer_than_the_buffer_are_refused_not_fatal },
 	{ "channel: 538 over plaintext",
 	    test_channel_auth_over_plaintext_is_538_without_auth_plaintext },
 	{ "channel: AUTH refusals", test_channel_auth_refusals },
