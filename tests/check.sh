@@ -45,7 +45,7 @@ run_san() {
 	san=$1
 	b=build-$(echo "$san" | tr , -)
 	$MAKE CC=clang SAN="$san" all "$b/tests/unit/run_unit_tests" \
-	    "$b/fuzz/replay" >/dev/null
+	    "$b/fuzz/replay" "$b/tests/lmtp-hooked" >/dev/null
 	./"$b"/tests/unit/run_unit_tests
 	./"$b"/fuzz/replay fuzz/corpus fuzz/regressions
 	SMTPD=./"$b"/smtpd SMTPD_CHECK="$san" $PYTHON tests/run_integration.py
