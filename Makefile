@@ -17,6 +17,10 @@
 # flags come through them).  CC=clang works too.  SAN=address,undefined or
 # SAN=thread builds with a sanitizer into build-$(SAN)/ (see `make check`).
 # PORTABLE=1 builds on POSIX alone into build-portable/ (see below).
+#
+# TLS=yes (the default when pkg-config finds OpenSSL) builds STARTTLS,
+# --smtps and CRAM-MD5 with OpenSSL 3; TLS=no builds without OpenSSL, and
+# the TLS options are then refused at start.  After switching, make clean.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -46,12 +50,22 @@ STD        = gnu11
 PORTFLAGS  =
 endif
 
+TLS ?= $(shell pkg-config --exists openssl 2>/dev/null && echo yes || echo no)
+ifeq ($(TLS),yes)
+TLS_CFLAGS := -DSMTPD_TLS $(shell pkg-config --cflags openssl)
+LDLIBS     += $(shell pkg-config --libs openssl)
+PC_REQUIRES = Requires.private: openssl
+else
+TLS_CFLAGS :=
+PC_REQUIRES =
+endif
+
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
-	   mailman.c maildir.c io.c proxyproto.c fault.c
+	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
-	   proxyproto.h fault.h compat.h
+	   proxyproto.h fault.h tls.h auth.h compat.h
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -59,6 +73,11 @@ all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
 $(B)%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -fPIC -c -o $@ $<
+
+# Only tls.c sees OpenSSL's headers.
+$(B)tls.o: tls.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(TLS_CFLAGS) -fPIC -c -o $@ $<
 
 $(B)libsmtpd.a: $(LIB_OBJS)
 	rm -f $@
@@ -188,7 +207,8 @@ install: all $(B)libsmtpd-api.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' \
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(SO_VERSION)|' smtpd.pc.in \
+	    -e 's|@VERSION@|$(SO_VERSION)|' \
+	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' smtpd.pc.in \
 	    > "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc"
 	if [ -f smtpd.1 ]; then $(INSTALL) -m 644 smtpd.1 \
 	    "$(DESTDIR)$(MANDIR)/man1/smtpd.1"; fi
@@ -208,7 +228,7 @@ uninstall:
 UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
 	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
-	    tests/unit/test_lmtp.c tests/unit/test_fault.c \
+	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
 	    tests/unit/test_compat.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
@@ -268,7 +288,9 @@ integration: $(B)smtpd $(B)tests/lmtp-hooked
 EXAMPLES    = password_reset reject_rcpt
 STAGE       = $(abspath $(B)stage)
 STAGE_PREFIX = /usr/local
-STAGE_PC    = PKG_CONFIG_LIBDIR="$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig" \
+# The system's own .pc files stay visible: smtpd.pc requires openssl.pc.
+SYS_PC_PATH := $(shell pkg-config --variable pc_path pkg-config 2>/dev/null)
+STAGE_PC    = PKG_CONFIG_LIBDIR="$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig:$(SYS_PC_PATH)" \
 	      PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$(STAGE)" pkg-config
 
 examples: all

@@ -38,11 +38,14 @@
 #include "compat.h"
 #include "channel_internal.h"
 #include "address.h"
+#include "auth.h"
 #include "io.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -62,6 +65,11 @@
 #define SIZE_EXTRA	26
 #define SMTPUTF8_EXTRA	10
 #define LINE_MAX_ANY	(LINE_LIMIT + SIZE_EXTRA + SMTPUTF8_EXTRA)
+/* An AUTH command or response may be longer, when AUTH is on at all:
+ * RFC 4954 section 4 allows 12288 octets; we take what the command
+ * buffer holds, room for the longest user and password auth.c keeps
+ * (AUTH_FIELD_MAX each, base64-encoded). */
+#define AUTH_LINE_MAX	(IN_SMALL - 2)
 
 /*
  * The buffers, sized for an idle session to be one small allocation (the
@@ -139,6 +147,8 @@ struct smtpd_channel {
 	struct params		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
+	struct tls_session	*tls;		/* NULL: plaintext */
+	char			*auth_user;	/* NULL: no AUTH yet */
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
 	 * search for CRLF resumes.  in is in_small, or IN_CAP bytes of heap
@@ -175,6 +185,11 @@ struct smtpd_channel {
 #define SMTP_ONLY	0x100	/* not in LMTP */
 #define LMTP_ONLY	0x200	/* only with cfg.lmtp */
 #define CHUNKING_ONLY	0x400	/* only with cfg.chunking */
+#define IF_STARTTLS	0x800	/* a certificate, and not smtps */
+#define IF_AUTH		0x1000	/* auth_secret or auth_any */
+/* Ours alone, not for extra commands. */
+#define NEED_TLS	0x2000	/* with require_tls: 530 Must issue a STARTTLS */
+#define NEED_AUTH	0x4000	/* with auth_required: 530 Authentication required */
 
 struct command {
 	const char	*name;
@@ -195,6 +210,8 @@ static void	smtp_data(struct smtpd_channel *, char *);
 static void	smtp_help(struct smtpd_channel *, char *);
 static void	smtp_vrfy(struct smtpd_channel *, char *);
 static void	smtp_expn(struct smtpd_channel *, char *);
+static void	smtp_starttls(struct smtpd_channel *, char *);
+static void	smtp_auth(struct smtpd_channel *, char *);
 
 static void	channel_end_message(struct smtpd_channel *, bool bdat);
 static bool	command_check(struct smtpd_channel *, const char *name,
@@ -205,9 +222,9 @@ static const struct command commands[] = {
 	{ "HELO", smtp_helo, SMTP_ONLY },
 	{ "EHLO", smtp_ehlo, SMTP_ONLY },
 	{ "LHLO", smtp_lhlo, LMTP_ONLY },
-	{ "MAIL", smtp_mail, NEED_HELO },
-	{ "RCPT", smtp_rcpt, NEED_HELO | NEED_MAIL },
-	{ "DATA", smtp_data, NEED_HELO | NEED_RCPT | NO_ARG },
+	{ "MAIL", smtp_mail, NEED_TLS | NEED_HELO | NEED_AUTH },
+	{ "RCPT", smtp_rcpt, NEED_TLS | NEED_HELO | NEED_MAIL },
+	{ "DATA", smtp_data, NEED_TLS | NEED_HELO | NEED_RCPT | NO_ARG },
 	/* Checks its state itself: a refused chunk's bytes must be read. */
 	{ "BDAT", smtp_bdat, CHUNKING_ONLY },
 	{ "RSET", smtp_rset, NO_ARG },
@@ -216,6 +233,8 @@ static const struct command commands[] = {
 	{ "HELP", smtp_help, 0 },
 	{ "VRFY", smtp_vrfy, 0 },
 	{ "EXPN", smtp_expn, 0 },
+	{ "STARTTLS", smtp_starttls, NO_ARG | IF_STARTTLS },
+	{ "AUTH", smtp_auth, NEED_TLS | NEED_HELO | IF_AUTH },
 };
 
 /* ------------------------------------------------------------------ */
@@ -254,12 +273,15 @@ channel_write(struct smtpd_channel *ch, const char *s, size_t len)
 	ch->out_len += len;
 }
 
-/* is_bad_command_reply - 500, 501 or 503: a command we could not take. */
+/* is_bad_command_reply - 500, 501 or 503: a command we could not take;
+ * and 530, 535, 538: a command refused for want of TLS or a login, or a
+ * failed login, so that guessing passwords counts too. */
 static bool
 is_bad_command_reply(const char *reply)
 {
 	return strncmp(reply, "500", 3) == 0 || strncmp(reply, "501", 3) == 0 ||
-	    strncmp(reply, "503", 3) == 0;
+	    strncmp(reply, "503", 3) == 0 || strncmp(reply, "530", 3) == 0 ||
+	    strncmp(reply, "535", 3) == 0 || strncmp(reply, "538", 3) == 0;
 }
 
 /* channel_push - queue one reply line (Python's push: adds CRLF). */
@@ -280,8 +302,8 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 	 */
 	if (is_bad_command_reply(reply))
 		ch->junk++;
-	else if (reply[0] == '2' || reply[0] == '3')
-		ch->junk = 0;
+	else if (reply[0] == '2' || strncmp(reply, "354", 3) == 0)
+		ch->junk = 0;	/* not AUTH's 334: a dialogue is not success */
 }
 
 /* channel_pushf - queue a formatted reply line. */
@@ -409,12 +431,21 @@ channel_fill(struct smtpd_channel *ch)
 	return (int)n;
 }
 
+/* line_max - the longest line this session reads whole. */
+static size_t
+line_max(const struct smtpd_channel *ch)
+{
+	return ch->cfg->auth_secret || ch->cfg->auth_any ? AUTH_LINE_MAX :
+	    LINE_MAX_ANY;
+}
+
 /*
  * channel_read_line - the next command line, without its CRLF, in
  * line and len (NUL-terminated in place).  Only CRLF ends a line, as in
  * Python: a bare LF is part of the line.  We don't want to store
- * infinitely long commands: past LINE_MAX_ANY the rest of the line is
- * read and dropped, and READ_TOO_LONG is returned at its end.
+ * infinitely long commands: past LINE_MAX_ANY (AUTH_LINE_MAX when AUTH
+ * is on) the rest of the line is read and dropped, and READ_TOO_LONG is
+ * returned at its end.
  */
 static int
 channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
@@ -444,7 +475,7 @@ channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
 		}
 		ch->in_scan = ch->in_end;
 
-		if (ch->in_end - ch->in_start > LINE_MAX_ANY + 1) {
+		if (ch->in_end - ch->in_start > line_max(ch) + 1) {
 			/* Keep only the last byte: it may be the CR of CRLF. */
 			ch->in_start = ch->in_scan = ch->in_end - 1;
 			ch->discarding = true;
@@ -687,7 +718,7 @@ channel_read_data(struct smtpd_channel *ch)
 /* The hooks, named so that one function can call any of them. */
 enum hook {
 	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
-	HOOK_RESET, HOOK_DISCONNECT
+	HOOK_RESET, HOOK_DISCONNECT, HOOK_AUTH
 };
 
 /* hook_call - one set of hooks' hook: its reply, or NULL (also when it
@@ -715,6 +746,8 @@ hook_call(struct smtpd_channel *ch, const struct smtpd_hooks *h, void *ctx,
 		if (h->on_disconnect)
 			h->on_disconnect(ch, ctx);
 		return NULL;
+	case HOOK_AUTH:
+		return h->on_auth ? h->on_auth(ch, arg, ctx) : NULL;
 	}
 	return NULL;
 }
@@ -863,9 +896,8 @@ fault_fire_frame(struct smtpd_channel *ch, enum fault_stage st,
  * also after a delay without a reply.  A 421 closes the connection once
  * it is sent (RFC 5321 section 3.8).
  *
- * FAULT_AUTH is the hook point for AUTH: call channel_fault(ch,
- * FAULT_AUTH, user) once the user is known, before checking the
- * credentials, and stop there when it returns true.
+ * FAULT_AUTH is AUTH's (smtp_auth): the subject is the user who tried,
+ * and a rule's reply replaces the login's outcome.
  */
 bool
 channel_fault(struct smtpd_channel *ch, enum fault_stage st,
@@ -968,7 +1000,8 @@ smtp_ehlo(struct smtpd_channel *ch, char *arg)
 	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
 		return;
 	ch->extended_smtp = true;
-	channel_push(ch, ch->server->ehlo_reply);
+	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
+	    ch->server->ehlo_reply);
 }
 
 /* smtp_lhlo - LHLO hostname (RFC 2033 section 4.1): EHLO's answer, in
@@ -979,7 +1012,8 @@ smtp_lhlo(struct smtpd_channel *ch, char *arg)
 	if (!greet(ch, arg, "501 Syntax: LHLO hostname"))
 		return;
 	ch->extended_smtp = true;
-	channel_push(ch, ch->server->ehlo_reply);
+	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
+	    ch->server->ehlo_reply);
 }
 
 /* smtp_noop - NOOP. */
@@ -1337,6 +1371,172 @@ smtp_expn(struct smtpd_channel *ch, char *arg)
 	channel_push(ch, "502 EXPN not implemented");
 }
 
+/* session_forget - after the TLS handshake, the session starts over:
+ * nothing said in plaintext may count (RFC 3207 section 4.2). */
+static void
+session_forget(struct smtpd_channel *ch)
+{
+	channel_rset(ch);
+	if (ch->seen_greeting != ch->helo_small)
+		free(ch->seen_greeting);
+	ch->seen_greeting = NULL;
+	ch->extended_smtp = false;
+	free(ch->auth_user);
+	ch->auth_user = NULL;
+}
+
+/*
+ * channel_start_tls - the server's TLS handshake on the client's socket,
+ * bounded by the timeout; from then on the channel reads and writes
+ * through the TLS session.  False when it failed: the connection is
+ * closed, since no reply could reach the client now.
+ */
+static bool
+channel_start_tls(struct smtpd_channel *ch)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+	char err[256];
+
+	if (ch->fd < 0 || ch->server->tls == NULL) {
+		ch->closing = true;
+		return false;
+	}
+	ch->tls = tls_accept(ch->server->tls, ch->fd,
+	    cfg->timeout > INT_MAX / 1000 ? 0 : cfg->timeout * 1000, err,
+	    sizeof(err));
+	if (ch->tls == NULL) {
+		if (cfg->debug)
+			fprintf(cfg->debug, "%s:%d TLS failed: %s\n",
+			    ch->peer_ip, ch->peer_port, err);
+		ch->closing = true;
+		ch->write_failed = true;	/* nothing more goes out */
+		return false;
+	}
+	ch->io.read = tls_read;
+	ch->io.write = tls_write;
+	ch->io.ctx = ch->tls;
+	if (cfg->debug)
+		fprintf(cfg->debug, "%s:%d TLS %s %s\n", ch->peer_ip,
+		    ch->peer_port, tls_protocol(ch->tls), tls_cipher(ch->tls));
+	return true;
+}
+
+/*
+ * smtp_starttls - STARTTLS (RFC 3207): 220, then the handshake.
+ *
+ * Whatever the client sent after the STARTTLS line, in plaintext, is
+ * thrown away: an attacker in the middle can append commands there
+ * ("STARTTLS\r\nRSET\r\nMAIL FROM:...") that would otherwise be read as
+ * if they had come over TLS (CVE-2011-0411, Postfix and many others).
+ */
+static void
+smtp_starttls(struct smtpd_channel *ch, char *arg)
+{
+	(void)arg;
+	if (ch->tls) {
+		channel_push(ch, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (ch->fd < 0) {
+		channel_push(ch, "454 4.7.0 TLS not available");
+		return;
+	}
+	channel_push(ch, "220 2.0.0 Ready to start TLS");
+	channel_flush(ch);
+	if (ch->closing)
+		return;
+	ch->in_start = ch->in_end = ch->in_scan = 0;
+	ch->maybe_more = false;
+	ch->discarding = false;
+	if (channel_start_tls(ch))
+		session_forget(ch);
+}
+
+static void	channel_goodbye(struct smtpd_channel *, int);
+
+/* auth_read - the client's next line in an AUTH dialogue, or NULL when
+ * the session ends (the reason said, as for any read). */
+static char *
+auth_read(struct smtpd_channel *ch)
+{
+	char *line;
+	size_t len;
+	int r = channel_read_line(ch, &line, &len);
+
+	if (r == READ_LINE) {
+		/* Not the line itself in the trace: it carries a password. */
+		if (ch->cfg->debug)
+			fprintf(ch->cfg->debug, "%s:%d <- (%zu bytes of AUTH)\n",
+			    ch->peer_ip, ch->peer_port, len);
+		return line;
+	}
+	if (r == READ_TOO_LONG) {
+		channel_push(ch, "500 5.5.6 Authentication exchange line is "
+		    "too long");
+		return NULL;
+	}
+	channel_goodbye(ch, r);
+	ch->closing = true;
+	return NULL;
+}
+
+/*
+ * smtp_auth - AUTH mechanism [initial-response] (RFC 4954), then as many
+ * 334 exchanges as the mechanism needs (auth.c).
+ */
+static void
+smtp_auth(struct smtpd_channel *ch, char *arg)
+{
+	const struct smtpd_config *cfg = ch->cfg;
+	const struct auth_creds creds = {
+		cfg->auth_secret, cfg->auth_ctx, cfg->auth_any
+	};
+	struct auth_dialogue d;
+	enum auth_status st;
+	char reply[512];
+	const char *r;
+
+	if (ch->auth_user) {
+		channel_push(ch, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (ch->tx.mailfrom) {
+		channel_push(ch, "503 5.5.1 Error: AUTH not permitted during "
+		    "a mail transaction");
+		return;
+	}
+	/* A password in the clear only when the server was told to take it. */
+	if (ch->tls == NULL && !cfg->auth_plaintext) {
+		channel_push(ch, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		return;
+	}
+	st = auth_begin(&d, &creds, arg, ch->server->fqdn, reply,
+	    sizeof(reply));
+	while (st == AUTH_MORE) {
+		char *line;
+
+		channel_push(ch, reply);
+		if ((line = auth_read(ch)) == NULL)
+			return;
+		st = auth_continue(&d, &creds, line, reply, sizeof(reply));
+	}
+	/* The fault rules' "auth" stage: its reply (or drop) takes the
+	 * place of the login's outcome, right password or wrong. */
+	if ((st == AUTH_OK || st == AUTH_FAILED) && d.attempt[0] &&
+	    channel_fault(ch, FAULT_AUTH, d.attempt))
+		return;
+	if (st == AUTH_OK && (r = hook_run(ch, HOOK_AUTH, d.user, NULL))) {
+		channel_push(ch, r);
+		return;
+	}
+	if (st == AUTH_OK && (ch->auth_user = strdup(d.user)) == NULL) {
+		channel_push(ch, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
+	channel_push(ch, auth_reply(st));
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
@@ -1345,9 +1545,13 @@ smtp_expn(struct smtpd_channel *ch, char *arg)
 static bool
 command_in(const struct smtpd_config *cfg, const struct command *c)
 {
+	bool tls = (cfg->tls_cert || cfg->tls_self_signed) && !cfg->smtps;
+
 	return !(((c->flags & SMTP_ONLY) && cfg->lmtp) ||
 	    ((c->flags & LMTP_ONLY) && !cfg->lmtp) ||
-	    ((c->flags & CHUNKING_ONLY) && !cfg->chunking));
+	    ((c->flags & CHUNKING_ONLY) && !cfg->chunking) ||
+	    ((c->flags & IF_STARTTLS) && !tls) ||
+	    ((c->flags & IF_AUTH) && !cfg->auth_secret && !cfg->auth_any));
 }
 
 /* command_find - the table row for a command name in this session's
@@ -1386,9 +1590,18 @@ static bool
 command_check(struct smtpd_channel *ch, const char *name, unsigned flags,
     const char *arg)
 {
+	if ((flags & NEED_TLS) && ch->cfg->require_tls && ch->tls == NULL) {
+		channel_push(ch, "530 5.7.0 Must issue a STARTTLS command first");
+		return false;
+	}
 	if ((flags & NEED_HELO) && ch->seen_greeting == NULL) {
 		channel_push(ch, ch->cfg->lmtp ? "503 Error: send LHLO first" :
 		    "503 Error: send HELO first");
+		return false;
+	}
+	if ((flags & NEED_AUTH) && ch->cfg->auth_required &&
+	    ch->auth_user == NULL) {
+		channel_push(ch, "530 5.7.0 Authentication required");
 		return false;
 	}
 	if ((flags & NEED_MAIL) && ch->tx.mailfrom == NULL) {
@@ -1413,6 +1626,8 @@ line_limit(const struct smtpd_channel *ch, const char *name)
 {
 	size_t limit = LINE_LIMIT;
 
+	if (strcmp(name, "AUTH") == 0)
+		return line_max(ch);
 	if (ch->extended_smtp && strcmp(name, "MAIL") == 0) {
 		if (ch->cfg->data_size_limit)
 			limit += SIZE_EXTRA;
@@ -1434,6 +1649,23 @@ is_http(const char *line)
 	    strncmp(line, "PUT ", 4) == 0;
 }
 
+/* channel_trace_command - the debug trace of a command line; AUTH's
+ * initial response is left out: it carries a password. */
+static void
+channel_trace_command(struct smtpd_channel *ch, const char *line)
+{
+	const char *sp;
+
+	if (strncasecmp(line, "AUTH ", 5) == 0 &&
+	    (sp = strchr(line + 5, ' ')) != NULL)
+		fprintf(ch->cfg->debug, "%s:%d <- %.*s (%zu bytes of AUTH)\n",
+		    ch->peer_ip, ch->peer_port, (int)(sp - line), line,
+		    strlen(sp + 1));
+	else
+		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
+		    ch->peer_port, line);
+}
+
 /* channel_command - answer one command line (Python's found_terminator
  * in COMMAND state). */
 static void
@@ -1443,8 +1675,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	char *name, *sp, *arg;
 
 	if (ch->cfg->debug)
-		fprintf(ch->cfg->debug, "%s:%d <- %s\n", ch->peer_ip,
-		    ch->peer_port, line);
+		channel_trace_command(ch, line);
 	/* A NUL would cut a C string short: the line cannot be read right. */
 	if (len == 0 || strlen(line) != len) {
 		channel_push(ch, "500 Error: bad syntax");
@@ -1455,7 +1686,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		return;
 	}
 	/* Too long for any command. */
-	if (len > LINE_MAX_ANY) {
+	if (len > line_max(ch)) {
 		channel_push(ch, "500 Error: line too long");
 		return;
 	}
@@ -1633,6 +1864,9 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	msg.data = m->data;
 	msg.data_len = m->len;
 	msg.smtputf8 = tx->smtputf8;
+	msg.auth_user = ch->auth_user;
+	msg.tls_protocol = tls_protocol(ch->tls);
+	msg.tls_cipher = tls_cipher(ch->tls);
 	if (!ch->cfg->decode_data) {
 		msg.mail_options = (const char *const *)ch->mail_options.item;
 		msg.mail_option_count = ch->mail_options.count;
@@ -1668,20 +1902,17 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
  * server, made once: the greeting, and the answers to HELO and EHLO.
  * Returns false when out of memory.
  */
-bool
-channel_prepare(struct smtpd_server *srv)
+/* ehlo_make - the EHLO reply, with STARTTLS offered or not. */
+static char *
+ehlo_make(const struct smtpd_server *srv, bool starttls)
 {
 	const struct smtpd_config *cfg = &srv->cfg;
 	char *e = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
-	    srv->fqdn, SMTPD_VERSION);
-	snprintf(srv->helo_reply, sizeof(srv->helo_reply), "250 %s",
-	    srv->fqdn);
 	if ((f = open_memstream(&e, &len)) == NULL)
-		return false;
+		return NULL;
 	fprintf(f, "250-%s\r\n", srv->fqdn);
 	if (cfg->data_size_limit)
 		fprintf(f, "250-SIZE %zu\r\n", cfg->data_size_limit);
@@ -1692,15 +1923,44 @@ channel_prepare(struct smtpd_server *srv)
 	fputs("250-PIPELINING\r\n", f);
 	if (cfg->chunking)
 		fputs("250-CHUNKING\r\n", f);
+	if (starttls)
+		fputs("250-STARTTLS\r\n", f);
+	/* Offered over plaintext too: a client that tries gets a 538 that
+	 * says why, rather than a server that seems to lack AUTH. */
+	if (cfg->auth_secret || cfg->auth_any)
+		fprintf(f, "250-AUTH %s\r\n", auth_mechanisms());
 	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
 		fprintf(f, "250-%s\r\n", *k);
 	fputs("250 HELP", f);
 	if (fclose(f) != 0) {
 		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+bool
+channel_prepare(struct smtpd_server *srv)
+{
+	char *e, *t;
+
+	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
+	    srv->fqdn, SMTPD_VERSION);
+	snprintf(srv->helo_reply, sizeof(srv->helo_reply), "250 %s",
+	    srv->fqdn);
+	/* After STARTTLS (or with smtps) STARTTLS is no longer offered
+	 * (RFC 3207 section 4.2). */
+	e = ehlo_make(srv, srv->tls != NULL && !srv->cfg.smtps);
+	t = ehlo_make(srv, false);
+	if (e == NULL || t == NULL) {
+		free(e);
+		free(t);
 		return false;
 	}
 	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
 	srv->ehlo_reply = e;
+	srv->ehlo_reply_tls = t;
 	return true;
 }
 
@@ -1784,6 +2044,9 @@ channel_run(struct smtpd_channel *ch)
 	int max_junk = ch->cfg->max_junk;
 	int r = READ_LINE;
 
+	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
+	if (ch->cfg->smtps && !channel_start_tls(ch))
+		return;
 	channel_greet(ch);
 	while (!ch->closing) {
 		if (ch->state == SMTPD_DATA) {
@@ -1909,8 +2172,10 @@ channel_free(struct smtpd_channel *ch)
 		return;
 	transaction_reset(ch);
 	hook_run(ch, HOOK_DISCONNECT, NULL, NULL);
+	tls_close(ch->tls);
 	if (ch->fd >= 0)
 		close(ch->fd);
+	free(ch->auth_user);
 	free(ch->tx.rcpttos);
 	params_clear(&ch->mail_options);
 	params_clear(&ch->rcpt_options);
@@ -2083,6 +2348,24 @@ smtpd_channel_rcpt_reply(struct smtpd_channel *ch, size_t i,
 	free(tx->rcpt_reply[i]);
 	tx->rcpt_reply[i] = s;
 	return s;
+}
+
+const char *
+smtpd_channel_auth_user(const struct smtpd_channel *ch)
+{
+	return ch->auth_user;
+}
+
+const char *
+smtpd_channel_tls_protocol(const struct smtpd_channel *ch)
+{
+	return tls_protocol(ch->tls);
+}
+
+const char *
+smtpd_channel_tls_cipher(const struct smtpd_channel *ch)
+{
+	return tls_cipher(ch->tls);
 }
 
 const char *

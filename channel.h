@@ -64,6 +64,12 @@ bool		 smtpd_channel_proxied(const struct smtpd_channel *);
 const char	*smtpd_channel_rcpt_reply(struct smtpd_channel *, size_t i,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The user logged in with AUTH, and the TLS protocol and cipher: NULL
+ * when none (2.1). */
+const char	*smtpd_channel_auth_user(const struct smtpd_channel *);
+const char	*smtpd_channel_tls_protocol(const struct smtpd_channel *);
+const char	*smtpd_channel_tls_cipher(const struct smtpd_channel *);
+
 /* smtpd_channel_reply - format a reply in the channel's own storage and
  * return it, for a hook or handler to return.  Valid until the next call. */
 const char	*smtpd_channel_reply(struct smtpd_channel *, const char *fmt,

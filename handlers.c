@@ -83,6 +83,12 @@ debugging_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 		print_py_list(out, m->rcpt_options, m->rcpt_option_count);
 		fputs("\n\n", out);
 	}
+	/* Ours, not Python's: only when there was a login or TLS. */
+	if (m->auth_user)
+		fprintf(out, "auth: %s\n", m->auth_user);
+	if (m->tls_protocol)
+		fprintf(out, "tls: %s %s\n", m->tls_protocol,
+		    m->tls_cipher ? m->tls_cipher : "");
 	while (p < end) {
 		const char *e = p;
 

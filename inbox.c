@@ -60,6 +60,19 @@ block_put_list(const char ***pp, char **p, const char *const *v, size_t n)
 	return n ? list : NULL;
 }
 
+/* opt_size, opt_put - a string that may be NULL, and stays NULL. */
+static size_t
+opt_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *
+opt_put(char **p, const char *s)
+{
+	return s ? block_put(p, s, strlen(s)) : NULL;
+}
+
 /* message_copy - a deep copy of m in a single block, or NULL. */
 static struct smtpd_message *
 message_copy(const struct smtpd_message *m)
@@ -78,6 +91,8 @@ message_copy(const struct smtpd_message *m)
 	size += text_size(m->mail_options, m->mail_option_count);
 	size += text_size(m->rcpt_options, m->rcpt_option_count);
 	size += strlen(peer) + strlen(helo) + strlen(from) + 3;
+	size += opt_size(m->auth_user) + opt_size(m->tls_protocol) +
+	    opt_size(m->tls_cipher);
 	if (m->data_len > SIZE_MAX - size - 1)
 		return NULL;
 	size += m->data_len + 1;
@@ -98,6 +113,9 @@ message_copy(const struct smtpd_message *m)
 	c->helo = block_put(&p, helo, strlen(helo));
 	c->mailfrom = block_put(&p, from, strlen(from));
 	c->data = block_put(&p, m->data ? m->data : "", m->data_len);
+	c->auth_user = opt_put(&p, m->auth_user);
+	c->tls_protocol = opt_put(&p, m->tls_protocol);
+	c->tls_cipher = opt_put(&p, m->tls_cipher);
 	return c;
 }
 

@@ -64,7 +64,8 @@ size_t	smtpd_inbox_count(struct smtpd_inbox *);
  * when there is no such message or no memory.  Every field of struct
  * smtpd_message is filled in, as the handler saw it: peer_ip, peer_port,
  * helo, mailfrom, rcpttos, data and data_len (NUL-terminated; may contain
- * NUL bytes), mail_options, rcpt_options, smtputf8.  The copy is the
+ * NUL bytes), mail_options, rcpt_options, smtputf8, auth_user,
+ * tls_protocol and tls_cipher (NULL when none).  The copy is the
  * caller's and stays valid after clear or free of the inbox; release it
  * with smtpd_inbox_message_free().
  */

@@ -25,6 +25,7 @@
 #include "compat.h"
 #include "proxy_internal.h"
 #include "channel.h"
+#include "server_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,19 @@ proxy_params(const struct proxy_session *s, const struct relay *r,
 		snprintf(out + n, outsz - n, "%sSMTPUTF8", n ? " " : "");
 }
 
+/* proxy_secure - STARTTLS and AUTH upstream, as the server's
+ * configuration asks (relay_auth_user, relay_tls_insecure). */
+static int
+proxy_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
+    struct relay_reply *rep)
+{
+	const struct smtpd_config *cfg = &smtpd_channel_server(ch)->cfg;
+
+	return relay_secure(up, host, smtpd_channel_fqdn(ch),
+	    !cfg->relay_tls_insecure, cfg->relay_auth_user,
+	    cfg->relay_auth_password, rep);
+}
+
 const char *
 proxy_open_upstream(struct smtpd_channel *ch, struct proxy_session *s,
     size_t extra)
@@ -200,7 +214,10 @@ proxy_open_upstream(struct smtpd_channel *ch, struct proxy_session *s,
 	    smtpd_channel_fqdn(ch), o->timeout, &rep);
 	if (s->up == NULL)
 		return proxy_upstream_reply(ch, &rep);
-	if ((r = proxy_cannot_carry(ch, s, s->up, "The upstream")) == NULL) {
+	if (proxy_secure(ch, s->up, o->remote_host, &rep) != 250) {
+		r = proxy_upstream_reply(ch, &rep);
+	} else if ((r = proxy_cannot_carry(ch, s, s->up, "The upstream")) ==
+	    NULL) {
 		proxy_params(s, s->up, extra, p, sizeof(p));
 		if (relay_mail(s->up, s->mailfrom, p, &rep) == 250)
 			return NULL;

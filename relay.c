@@ -5,6 +5,7 @@
  * A connection reads like a conversation:
  *
  *	relay_open	connect; 220; EHLO (or HELO, or LHLO)
+ *	relay_secure	STARTTLS when offered, EHLO again; AUTH PLAIN
  *	relay_mail	MAIL FROM:<...>
  *	relay_rcpt	RCPT TO:<...>, once per recipient
  *	relay_data	DATA; 354; the text, dot-stuffed; "."; 250
@@ -23,10 +24,13 @@
  * why.  So a sequence of steps is checked once, at the reply.
  */
 #include "compat.h"
+#include "auth.h"
 #include "io.h"
 #include "relay.h"
+#include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -45,6 +49,7 @@
 
 struct relay {
 	int	 fd;
+	struct tls_session *tls;	/* after STARTTLS */
 	int	 timeout;		/* seconds per reply */
 	bool	 broken;
 	char	 why[RELAY_TEXT_MAX];	/* the failure that broke it */
@@ -185,7 +190,8 @@ relay_flush(struct relay *r, struct relay_reply *rep)
 	size_t len = r->out_len;
 
 	r->out_len = 0;
-	if (!r->broken && send_all(r->fd, r->out, len) != 0)
+	if (!r->broken && (r->tls ? tls_write(r->tls, r->out, len) :
+	    send_all(r->fd, r->out, len)) != 0)
 		relay_fail(r, rep, "%s", errno == EAGAIN ?
 		    "timed out sending" : strerror(errno));
 }
@@ -237,6 +243,21 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 		if (r->in_len == sizeof(r->in))
 			return relay_fail(r, rep, "reply line too long");
 
+		/* TLS may hold a decrypted record the socket no longer shows. */
+		if (r->tls) {
+			ssize_t got = tls_read(r->tls, r->in + r->in_len,
+			    sizeof(r->in) - r->in_len, false);
+
+			if (got > 0) {
+				r->in_len += (size_t)got;
+				continue;
+			}
+			if (got == 0)
+				return relay_fail(r, rep, "connection closed");
+			if (errno != EAGAIN)
+				return relay_fail(r, rep, "TLS: %s",
+				    strerror(errno));
+		}
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 		long long left = deadline - now_ms();
 		int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
@@ -246,6 +267,8 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 		if (n == 0)
 			return relay_fail(r, rep, "timed out waiting for a "
 			    "reply");
+		if (r->tls)
+			continue;
 		ssize_t got = recv(r->fd, r->in + r->in_len,
 		    sizeof(r->in) - r->in_len, 0);
 		if (got == 0)
@@ -372,6 +395,63 @@ fail:
 		relay_fail(r, rep, "protocol error");
 	relay_close(r);
 	return NULL;
+}
+
+/* relay_ehlo - EHLO again (after STARTTLS): 250, else 0 or the code. */
+static int
+relay_ehlo(struct relay *r, const char *helo, struct relay_reply *rep)
+{
+	relay_put(r, "EHLO ", 5, rep);
+	relay_put(r, helo, strlen(helo), rep);
+	relay_put(r, "\r\n", 2, rep);
+	return relay_reply(r, rep, true, r->timeout);
+}
+
+int
+relay_secure(struct relay *r, const char *host, const char *helo,
+    bool verify, const char *user, const char *password,
+    struct relay_reply *rep)
+{
+	char err[RELAY_TEXT_MAX];
+
+	if (tls_available() && r->tls == NULL && relay_has(r, "STARTTLS", NULL)) {
+		if (relay_command(r, rep, "STARTTLS") != 220)
+			return rep->code;
+		/* Nothing may be buffered past the 220: the server would
+		 * take it as the start of the handshake, or worse. */
+		if (r->in_len != 0)
+			return relay_fail(r, rep, "data after STARTTLS's 220");
+		if ((r->tls = tls_connect(r->fd, host, verify,
+		    r->timeout > INT_MAX / 1000 ? 0 : r->timeout * 1000, err,
+		    sizeof(err))) == NULL)
+			return relay_fail(r, rep, "%s: %s", r->peer, err);
+		/* RFC 3207 section 4.2: what was said before is forgotten. */
+		if (relay_ehlo(r, helo, rep) != 250)
+			return rep->code;
+	}
+	if (user == NULL)
+		return 250;
+	if (!relay_has(r, "AUTH", NULL))
+		return relay_fail(r, rep, "%s offers no AUTH", r->peer);
+
+	/* AUTH PLAIN (RFC 4616): NUL user NUL password, base64. */
+	unsigned char plain[2 * AUTH_FIELD_MAX + 3];
+	char enc[sizeof(plain) * 4 / 3 + 4];
+	size_t ul = strlen(user), pl = strlen(password);
+
+	if (ul > AUTH_FIELD_MAX || pl > AUTH_FIELD_MAX)
+		return relay_fail(r, rep, "relay user or password too long");
+	plain[0] = '\0';
+	memcpy(plain + 1, user, ul + 1);
+	memcpy(plain + ul + 2, password, pl);
+	base64_encode(plain, ul + pl + 2, enc, sizeof(enc));
+	if (relay_command(r, rep, "AUTH PLAIN %s", enc) == 235)
+		return 250;
+	/* Our client cannot fix our login: a 451, and the reason. */
+	if (rep->code != 0)
+		return relay_fail(r, rep, "%s refused our AUTH: %d %s", r->peer,
+		    rep->code, rep->text);
+	return 0;
 }
 
 bool
@@ -506,6 +586,7 @@ relay_close(struct relay *r)
 		relay_put(r, "QUIT\r\n", 6, &rep);
 		relay_reply(r, &rep, false, QUIT_TIMEOUT);
 	}
+	tls_close(r->tls);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);

@@ -49,6 +49,14 @@ struct relay_reply {
 struct relay	*relay_open(const char *host, int port, bool lmtp,
 		    const char *helo, int timeout, struct relay_reply *rep);
 
+/* relay_secure - STARTTLS when the upstream offers it (and this build
+ * has TLS), checking its certificate for host unless verify is false, and
+ * EHLO again; then, with user set, AUTH PLAIN.  250 when done; else the
+ * code, 0 with *rep saying why (a certificate that fails is a 0). */
+int		 relay_secure(struct relay *, const char *host,
+		    const char *helo, bool verify, const char *user,
+		    const char *password, struct relay_reply *rep);
+
 /* relay_has - did EHLO/LHLO advertise this keyword?  *value (if given)
  * gets its parameter text ("" when none). */
 bool		 relay_has(const struct relay *, const char *keyword,

@@ -22,6 +22,7 @@
 #include "compat.h"
 #include "channel_internal.h"
 #include "io.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -232,6 +234,50 @@ host_fqdn(void)
 	return fqdn_cache;
 }
 
+/* config_check_tls - the TLS and AUTH fields make sense together, and
+ * this build can do what they ask. */
+static int
+config_check_tls(const struct smtpd_config *cfg, char *err, size_t errsz)
+{
+	bool cert = cfg->tls_cert || cfg->tls_key;
+	bool auth = cfg->auth_secret || cfg->auth_any;
+
+	if ((cert || cfg->tls_self_signed || cfg->smtps || cfg->require_tls ||
+	    cfg->relay_tls_insecure) && !tls_available()) {
+		snprintf(err, errsz, "TLS: built without TLS support "
+		    "(rebuild with OpenSSL: make TLS=yes)");
+		return -1;
+	}
+	if (cert && (!cfg->tls_cert || !cfg->tls_key)) {
+		snprintf(err, errsz, "TLS: a certificate needs its key, and a "
+		    "key its certificate (--tls-cert and --tls-key)");
+		return -1;
+	}
+	if (cert && cfg->tls_self_signed) {
+		snprintf(err, errsz, "TLS: a certificate or a self-signed "
+		    "one, not both");
+		return -1;
+	}
+	if ((cfg->smtps || cfg->require_tls) && !cert &&
+	    !cfg->tls_self_signed) {
+		snprintf(err, errsz, "TLS: %s needs a certificate "
+		    "(--tls-cert and --tls-key, or --tls-self-signed)",
+		    cfg->smtps ? "--smtps" : "--require-tls");
+		return -1;
+	}
+	if ((cfg->auth_plaintext || cfg->auth_required) && !auth) {
+		snprintf(err, errsz, "AUTH: %s needs users (--auth-user, "
+		    "--auth-file or --auth-any)", cfg->auth_plaintext ?
+		    "--auth-plaintext" : "--auth-required");
+		return -1;
+	}
+	if (cfg->relay_auth_user && !cfg->relay_auth_password) {
+		snprintf(err, errsz, "relay AUTH: a user needs a password");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * server_faults - the rule set for these rules and file, with the
  * configuration's seed and triggers; NULL in *out when it could never
@@ -255,6 +301,18 @@ server_faults(const struct smtpd_config *cfg, const char *const *rules,
 		*out = NULL;
 	}
 	return 0;
+}
+
+bool
+smtpd_tls_available(void)
+{
+	return tls_available();
+}
+
+const char *
+smtpd_server_tls_fingerprint(const struct smtpd_server *srv)
+{
+	return srv->tls ? tls_server_fingerprint(srv->tls) : NULL;
 }
 
 /* server_proxy_nets - parse cfg->proxy_from, the load balancers that may
@@ -346,6 +404,8 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(err, errsz, "invalid port: %d", cfg->port);
 		return -1;
 	}
+	if (config_check_tls(cfg, err, errsz) != 0)
+		return -1;
 	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
 	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
 	    cfg->shutdown_grace < 0 || cfg->max_messages_per_connection < 0 ||
@@ -388,6 +448,12 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
 	else
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", host_fqdn());
+	/* The key is read here, before a program drops its privileges. */
+	if ((cfg->tls_cert || cfg->tls_self_signed) &&
+	    (srv->tls = tls_server_new(cfg->tls_cert, cfg->tls_key,
+	    cfg->tls_self_signed, srv->fqdn, err, errsz)) == NULL) {
+		goto fail;
+	}
 	if (!channel_prepare(srv)) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -411,6 +477,8 @@ fail:
 	fault_slot_destroy(&srv->faults);
 	fault_rate_destroy(&srv->rate);
 	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
+	tls_server_free(srv->tls);
 	free(srv->proxy_nets);
 	free(srv);
 	return -1;
@@ -1257,6 +1325,8 @@ smtpd_server_free(struct smtpd_server *srv)
 	fault_slot_destroy(&srv->faults);
 	fault_rate_destroy(&srv->rate);
 	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
+	tls_server_free(srv->tls);
 	free(srv->proxy_nets);
 	free(srv);
 }

@@ -100,6 +100,11 @@ struct smtpd_message {
 	const char *const	*rcpt_options;
 	size_t			 rcpt_option_count;
 	bool			 smtputf8;	/* MAIL had SMTPUTF8 */
+	/* 2.1: who logged in with AUTH, and the TLS protocol and cipher
+	 * ("TLSv1.3", "TLS_AES_256_GCM_SHA384"); NULL when none. */
+	const char		*auth_user;
+	const char		*tls_protocol;
+	const char		*tls_cipher;
 	/* Later fields are appended here (the library allocates this). */
 };
 
@@ -129,9 +134,13 @@ struct smtpd_hooks {
 	void		 (*on_reset)(struct smtpd_channel *, void *ctx);
 	void		 (*on_disconnect)(struct smtpd_channel *, void *ctx);
 	void		*ctx;
+	/* 2.1: a client passed AUTH as user (the credentials were right); a
+	 * reply here ("535 5.7.8 Not you") refuses the login instead. */
+	const char	*(*on_auth)(struct smtpd_channel *, const char *user,
+			    void *ctx);
 	/* A later hook takes one slot (decrement the count): the layout never
 	 * changes.  Leave them NULL. */
-	void		 (*reserved[8])(void);
+	void		 (*reserved[7])(void);
 };
 
 /*
@@ -185,7 +194,8 @@ struct smtpd_handler {
 /*
  * 0 lets it run at any time.  A name may not be that of a built-in
  * command (HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY,
- * EXPN, in any case): smtpd_server_new refuses it.
+ * EXPN, in any case; STARTTLS and AUTH when TLS or AUTH is configured):
+ * smtpd_server_new refuses it.
  */
 struct smtpd_command {
 	const char	*name;		/* upper case, e.g. "XCLIENT" */
@@ -269,6 +279,33 @@ struct smtpd_config {
 	 * under many busy clients, but every wake-up waits behind any other
 	 * process on that CPU: for load tests, not a default. */
 	bool		 sched_batch;
+
+	/* 2.1: TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS).  A certificate
+	 * and key (PEM files, read by smtpd_server_new), or a throwaway
+	 * self-signed one for fqdn, turn STARTTLS on.  Refused by a library
+	 * built without TLS (smtpd_tls_available). */
+	const char	*tls_cert;
+	const char	*tls_key;
+	bool		 tls_self_signed;
+	bool		 smtps;		/* TLS from the first byte, no STARTTLS */
+	bool		 require_tls;	/* 530 for MAIL, RCPT, DATA, AUTH first */
+
+	/* 2.1: AUTH (RFC 4954: PLAIN, LOGIN, CRAM-MD5), on when auth_secret
+	 * is set or auth_any.  auth_secret returns a user's password, NULL
+	 * for no such user; one function serves every mechanism, since
+	 * CRAM-MD5 needs the secret itself.  It runs in worker threads. */
+	const char	*(*auth_secret)(const char *user, void *ctx);
+	void		*auth_ctx;
+	bool		 auth_any;	/* any user name and password succeed */
+	bool		 auth_plaintext;	/* allow AUTH without TLS */
+	bool		 auth_required;	/* 530 for MAIL before AUTH */
+
+	/* 2.1: the relaying handlers' upstream: STARTTLS when offered, its
+	 * certificate verified unless relay_tls_insecure; AUTH PLAIN as
+	 * relay_auth_user when set. */
+	const char	*relay_auth_user;
+	const char	*relay_auth_password;
+	bool		 relay_tls_insecure;
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on
@@ -277,6 +314,13 @@ struct smtpd_config {
  * smtpd_config_init, which passes the size the program was built with. */
 void	smtpd_config_init_size(struct smtpd_config *, size_t size);
 #define smtpd_config_init(cfg)	smtpd_config_init_size((cfg), sizeof *(cfg))
+
+/* smtpd_tls_available - was the library built with TLS (OpenSSL)? */
+bool	smtpd_tls_available(void);
+
+/* smtpd_server_tls_fingerprint - the SHA-256 fingerprint of the server's
+ * certificate ("AB:CD:..."), or NULL without TLS. */
+const char *smtpd_server_tls_fingerprint(const struct smtpd_server *);
 
 /* smtpd_server_new - check the configuration and make a server (not yet
  * listening).  The configuration is copied; the strings it points to and

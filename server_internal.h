@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 struct worker;
+struct tls_server;
 
 struct smtpd_server {
 	struct smtpd_config	 cfg;
@@ -24,6 +25,8 @@ struct smtpd_server {
 	char			 greeting[300];
 	char			 helo_reply[300];
 	char			*ehlo_reply;	/* several lines, CRLF between */
+	char			*ehlo_reply_tls;	/* the same, after STARTTLS */
+	struct tls_server	*tls;		/* NULL: no TLS configured */
 	int			 listen_fd;	/* -1 until listening */
 	bool			 unix_bound;	/* we made cfg.unix_path: unlink it */
 	struct proxyproto_net	*proxy_nets;	/* cfg.proxy_from, parsed */

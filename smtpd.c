@@ -49,6 +49,13 @@
  *			failures on demand, to test a client's error
  *			handling: see the README
  *	--sched-batch	workers under SCHED_BATCH: for load tests
+ *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
+ *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
+ *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
+ *	--auth-plaintext, --auth-required
+ *			AUTH PLAIN, LOGIN, CRAM-MD5 (RFC 4954)
+ *	--relay-auth USER:PASSWORD, --relay-tls-insecure
+ *			PureProxy's login upstream, and its certificate check
  *
  * EXIT STATUS
  *	0 after SIGINT or SIGTERM; 1 on bad arguments or when the address
@@ -59,6 +66,7 @@
  */
 #include "compat.h"
 #include "server.h"
+#include "auth.h"
 #include "delivery.h"
 
 #include <errno.h>
@@ -197,6 +205,44 @@ static const char usage_text[] =
 "        Run the worker threads under SCHED_BATCH (Linux): less CPU per message\n"
 "        under many busy clients, but a slow answer whenever another process\n"
 "        wants the same CPU.  For load tests only.\n"
+"\n"
+"    --tls-cert file\n"
+"    --tls-key file\n"
+"        Offer STARTTLS (RFC 3207) with this PEM certificate (chain) and key.\n"
+"\n"
+"    --tls-self-signed\n"
+"        Offer STARTTLS with a throwaway certificate made at start for the\n"
+"        server's name (-d prints its SHA-256 fingerprint).\n"
+"\n"
+"    --smtps\n"
+"        TLS from the first byte instead of STARTTLS (RFC 8314, port 465).\n"
+"\n"
+"    --require-tls\n"
+"        MAIL, RCPT, DATA and AUTH before STARTTLS get 530.\n"
+"\n"
+"    --auth-user user:password\n"
+"        Offer AUTH PLAIN, LOGIN and CRAM-MD5 (RFC 4954) and let this user log\n"
+"        in; may be given more than once.\n"
+"\n"
+"    --auth-file file\n"
+"        The same for every user:password line of file.\n"
+"\n"
+"    --auth-any\n"
+"        Offer AUTH and take any user name and password.\n"
+"\n"
+"    --auth-plaintext\n"
+"        Allow AUTH without TLS (otherwise 538).\n"
+"\n"
+"    --auth-required\n"
+"        MAIL before a successful AUTH gets 530.\n"
+"\n"
+"    --relay-auth user:password\n"
+"        PureProxy: log in upstream with AUTH PLAIN (after STARTTLS, which\n"
+"        is used whenever the upstream offers it).\n"
+"\n"
+"    --relay-tls-insecure\n"
+"        PureProxy: do not verify the upstream's certificate (otherwise a\n"
+"        certificate that fails is a 451).\n"
 "\n"
 "    --help\n"
 "    -h\n"
@@ -497,10 +543,24 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_LMTP, OPT_CHUNKING,
 	OPT_SOCKET_MODE, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_REUSE_PORT,
 	OPT_FAULT, OPT_FAULT_FILE, OPT_FAULT_SEED, OPT_TRIGGERS,
-	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH };
+	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH,
+	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
+	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
+
+/* users - the table behind --auth-user and --auth-file, made on first use. */
+static struct auth_users *
+users(struct auth_users **t)
+{
+	if (*t == NULL && (*t = auth_users_new()) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", program);
+		exit(1);
+	}
+	return *t;
+}
 
 int
 main(int argc, char **argv)
@@ -534,6 +594,18 @@ main(int argc, char **argv)
 		    OPT_MAX_MESSAGES },
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "sched-batch", no_argument, NULL, OPT_SCHED_BATCH },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-self-signed", no_argument, NULL, OPT_TLS_SELF },
+		{ "smtps", no_argument, NULL, OPT_SMTPS },
+		{ "require-tls", no_argument, NULL, OPT_REQUIRE_TLS },
+		{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
+		{ "auth-file", required_argument, NULL, OPT_AUTH_FILE },
+		{ "auth-any", no_argument, NULL, OPT_AUTH_ANY },
+		{ "auth-plaintext", no_argument, NULL, OPT_AUTH_PLAIN },
+		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
+		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
+		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
@@ -550,6 +622,8 @@ main(int argc, char **argv)
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
 	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port;
+	struct auth_users *auth_table = NULL;
+	char relay_user[AUTH_FIELD_MAX + 1];
 	pthread_t sigthread;
 	sigset_t set;
 	int c;
@@ -679,6 +753,64 @@ main(int argc, char **argv)
 		case OPT_SCHED_BATCH:
 			cfg.sched_batch = true;
 			break;
+		case OPT_TLS_CERT:
+			cfg.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			cfg.tls_key = optarg;
+			break;
+		case OPT_TLS_SELF:
+			cfg.tls_self_signed = true;
+			break;
+		case OPT_SMTPS:
+			cfg.smtps = true;
+			break;
+		case OPT_REQUIRE_TLS:
+			cfg.require_tls = true;
+			break;
+		case OPT_AUTH_USER:
+			if (auth_users_add(users(&auth_table), optarg, err,
+			    sizeof(err)) != 0) {
+				fprintf(stderr, "%s: --auth-user: %s\n",
+				    program, err);
+				return 1;
+			}
+			break;
+		case OPT_AUTH_FILE:
+			if (auth_users_load(users(&auth_table), optarg, err,
+			    sizeof(err)) != 0) {
+				fprintf(stderr, "%s: --auth-file: %s\n",
+				    program, err);
+				return 1;
+			}
+			break;
+		case OPT_AUTH_ANY:
+			cfg.auth_any = true;
+			break;
+		case OPT_AUTH_PLAIN:
+			cfg.auth_plaintext = true;
+			break;
+		case OPT_AUTH_REQUIRED:
+			cfg.auth_required = true;
+			break;
+		case OPT_RELAY_AUTH: {
+			const char *colon = strchr(optarg, ':');
+
+			if (colon == NULL || colon == optarg ||
+			    (size_t)(colon - optarg) > AUTH_FIELD_MAX) {
+				fprintf(stderr, "%s: --relay-auth takes "
+				    "USER:PASSWORD\n", program);
+				return 1;
+			}
+			snprintf(relay_user, sizeof(relay_user), "%.*s",
+			    (int)(colon - optarg), optarg);
+			cfg.relay_auth_user = relay_user;
+			cfg.relay_auth_password = colon + 1;
+			break;
+		}
+		case OPT_RELAY_INSECURE:
+			cfg.relay_tls_insecure = true;
+			break;
 		case '?':
 		default:
 			if (optopt && optopt < 256 && strchr("cs", optopt))
@@ -728,6 +860,10 @@ main(int argc, char **argv)
 		    "Bad remote spec: %s", remotespec);
 	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
+	if (auth_table) {
+		cfg.auth_secret = auth_users_secret;
+		cfg.auth_ctx = auth_table;
+	}
 
 	cls = class_lookup(classname);
 	switch (cls->kind) {
@@ -812,6 +948,9 @@ main(int argc, char **argv)
 		    "\tRemote addr:('%s', %d)\n", classname, ctime(&now),
 		    localhost, smtpd_server_port(srv), remotehost,
 		    cfg.remote_port);
+		if (smtpd_server_tls_fingerprint(srv))
+			fprintf(stderr, "\tTLS certificate SHA-256 fingerprint: "
+			    "%s\n", smtpd_server_tls_fingerprint(srv));
 	}
 	if (pthread_create(&sigthread, NULL, signal_thread, srv) != 0) {
 		fprintf(stderr, "%s: cannot start the signal thread\n", program);
@@ -823,5 +962,6 @@ main(int argc, char **argv)
 	}
 	pthread_join(sigthread, NULL);
 	smtpd_server_free(srv);
+	auth_users_free(auth_table);
 	return 0;
 }

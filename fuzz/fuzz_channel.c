@@ -14,6 +14,10 @@
  *	bit 5	decode_data, when SMTPUTF8 is off
  *	bit 6-7	reads of: everything / 1 byte / 7 bytes / 1-8 bytes varying
  *
+ * AUTH is always on, over plaintext (auth_plaintext), with one user
+ * "fuzz" whose password is "pass": the AUTH dialogue (auth.c) runs on
+ * whatever follows an AUTH line.
+ *
  * Besides the sanitizers, the target checks what must hold for any input:
  * every byte the server writes belongs to a reply line "NNN text\r\n" or
  * "NNN-text\r\n", and no message is delivered without a 354 before it.
@@ -88,6 +92,14 @@ fuzz_write(void *ctx, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/* fuzz_secret - the one user. */
+static const char *
+fuzz_secret(const char *user, void *ctx)
+{
+	(void)ctx;
+	return strcmp(user, "fuzz") == 0 ? "pass" : NULL;
+}
+
 /* fuzz_process - a handler that reads every byte it is given (so the
  * sanitizers check the bounds) and checks the message's invariants. */
 static const char *
@@ -110,6 +122,8 @@ fuzz_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 		sum += (unsigned)strlen(m->mail_options[i]);
 	for (size_t i = 0; i < m->rcpt_option_count; i++)
 		sum += (unsigned)strlen(m->rcpt_options[i]);
+	if (m->auth_user)
+		sum += (unsigned)strlen(m->auth_user);
 	c->delivered++;
 	/* Now and then a refusal, so the handler's reply path runs too. */
 	return (sum % 7 == 0) ? "451 Try again later" : NULL;
@@ -177,6 +191,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags & 0x10)
 		cfg.max_recipients = 3;
 	counts.max_recipients = (size_t)cfg.max_recipients;
+	cfg.auth_secret = fuzz_secret;
+	cfg.auth_plaintext = true;
 	cfg.handler.name = "fuzz";
 	cfg.handler.process_message = fuzz_process;
 	cfg.handler.ctx = &counts;

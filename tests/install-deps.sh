@@ -9,6 +9,13 @@ missing=""
 [ -f /usr/include/CUnit/CUnit.h ] || missing="$missing libcunit1-dev"
 command -v swaks >/dev/null 2>&1 || missing="$missing swaks"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
+# STARTTLS and --smtps: OpenSSL's headers to build, its CLI (s_client)
+# and perl's TLS module (swaks --tls) to test.
+[ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+perl -MNet::SSLeay -e1 2>/dev/null || missing="$missing libnet-ssleay-perl"
+perl -MIO::Socket::SSL -e1 2>/dev/null || missing="$missing libio-socket-ssl-perl"
+perl -MDigest::HMAC_MD5 -e1 2>/dev/null || missing="$missing libdigest-hmac-perl"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"

@@ -110,7 +110,7 @@ def prose(text):
     """The tour without its fenced code blocks, up to the exercises (which
     name what the reader is asked to add)."""
     text = re.sub(r'^```.*?^```\s*$', '', text, flags=re.M | re.S)
-    return text.split('\n## 17. Exercises')[0]
+    return re.split(r'\n## \d+\. Exercises', text)[0]
 
 
 def code_spans(text):

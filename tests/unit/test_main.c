@@ -21,6 +21,7 @@ int	unit_add_lmtp_tests(void);
 int	unit_add_address_tests(void);
 /* test_fault.c: the fault rules alone. */
 int	unit_add_fault_tests(void);
+int	unit_add_auth_tests(void);
 /* test_compat.c: compat.h, on the Linux calls or the fallbacks. */
 int	unit_add_compat_tests(void);
 
@@ -218,7 +219,8 @@ main(void)
 	if (unit_add_channel_tests() != 0 || unit_add_server_tests() != 0 ||
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
 	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
-	    unit_add_fault_tests() != 0 || unit_add_compat_tests() != 0) {
+	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
+	    unit_add_compat_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
 	}

@@ -872,6 +872,58 @@ test_rcpt_hook_reply_reaches_the_client_verbatim(void)
 	smtpd_inbox_free(inbox);
 }
 
+/* on_auth_record - the on_auth hook: remember the user, let it in. */
+static const char *
+on_auth_record(struct smtpd_channel *ch, const char *user, void *ctx)
+{
+	snprintf(ctx, 64, "%s", user);
+	/* The channel does not say the user before the hook has agreed. */
+	return smtpd_channel_auth_user(ch) == NULL ? NULL : "535 too soon";
+}
+
+static void
+test_inbox_keeps_the_authenticated_user_and_no_tls(void)
+{
+	struct smtpd_inbox *inbox = smtpd_inbox_new();
+	struct smtpd_message *m;
+	struct smtpd_server *srv;
+	struct smtpd_config cfg;
+	char seen[64] = "";
+	int fd;
+
+	test_config(&cfg, smtpd_handler_inbox(inbox));
+	cfg.auth_any = true;
+	cfg.auth_plaintext = true;
+	cfg.hooks.on_auth = on_auth_record;
+	cfg.hooks.ctx = seen;
+	if ((srv = server_up(&cfg)) == NULL) {
+		CU_FAIL("server did not start");
+		smtpd_inbox_free(inbox);
+		return;
+	}
+	fd = client_connect(smtpd_server_port(srv), NULL, 0);
+	client_command(fd, "EHLO client.test\r\n");
+	/* "\0bob\0x" */
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "AUTH PLAIN AGJvYgB4\r\n"),
+	    "235 2.7.0 Authentication successful");
+	CU_ASSERT_STRING_EQUAL(seen, "bob");
+	client_command(fd, "MAIL FROM:<bob@test>\r\n");
+	client_command(fd, "RCPT TO:<ann@test>\r\n");
+	client_command(fd, "DATA\r\n");
+	CU_ASSERT_STRING_EQUAL(client_command(fd, "hi\r\n.\r\n"), "250 OK");
+	CU_ASSERT(smtpd_inbox_wait(inbox, 1, WAIT_MS));
+	if ((m = smtpd_inbox_get(inbox, 0)) != NULL) {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m->auth_user);
+		CU_ASSERT_STRING_EQUAL(m->auth_user, "bob");
+		CU_ASSERT_PTR_NULL(m->tls_protocol);
+		CU_ASSERT_PTR_NULL(m->tls_cipher);
+		smtpd_inbox_message_free(m);
+	}
+	close(fd);
+	smtpd_server_free(srv);
+	smtpd_inbox_free(inbox);
+}
+
 static void
 test_data_hook_reply_reaches_the_client_and_nothing_is_delivered(void)
 {
@@ -1527,6 +1579,7 @@ unit_add_server_tests(void)
 		T(test_mail_hook_reply_reaches_the_client_verbatim),
 		T(test_rcpt_hook_reply_reaches_the_client_verbatim),
 		T(test_data_hook_reply_reaches_the_client_and_nothing_is_delivered),
+		T(test_inbox_keeps_the_authenticated_user_and_no_tls),
 		T(test_connect_hook_reply_replaces_the_greeting),
 		T(test_added_command_reply_reaches_the_client_verbatim),
 		T(test_extra_command_with_a_built_in_name_is_refused),
