@@ -74,7 +74,7 @@ for stage in $STAGES; do
 		# still running at a SIGKILL) are not.
 		cat >"$LOGS/smtpd-valgrind" <<-EOF
 		#!/bin/sh
-		exec valgrind --quiet --leak-check=full \\
+		exec valgrind --quiet --vgdb=no --leak-check=full \\
 		    --errors-for-leak-kinds=definite --error-exitcode=97 \\
 		    --max-threads=3000 --log-file="$LOGS/vg.%p" \\
 		    "$(pwd)/smtpd" "\$@"
