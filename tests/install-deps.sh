@@ -49,6 +49,30 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	sh_dir=$(dirname "$0")
 	"$sh_dir/mailman/mailman3-fixture.sh" install >/dev/null ||
 	    echo "mailman3 not installed: the Mailman 3 tests skip" >&2
+	# A real MTA whose client sends BDAT (Postfix's client does not):
+	# Exim's binary, unpacked from Debian's package into a cache folder,
+	# never installed as a package (it would replace Postfix), and run
+	# only with the test's own configuration (exim -C).  It looks up its
+	# user, Debian-exim, at start.
+	exim_dir=/var/cache/smtpd-tests/exim4
+	if [ ! -x "$exim_dir/usr/sbin/exim4" ]; then
+		echo "installing test dependency: exim4 (unpacked into $exim_dir, not installed)"
+		tmp=$(mktemp -d)
+		if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    libcrypt1 libdb5.3 libgnutls-dane0 libgnutls30 libidn12 \
+		    libidn2-0 libnsl2 libpcre2-8-0 >/dev/null 2>&1 &&
+		    (cd "$tmp" && apt-get download exim4-daemon-light \
+		    >/dev/null 2>&1) && mkdir -p "$exim_dir" &&
+		    dpkg -x "$tmp"/exim4-daemon-light_*.deb "$exim_dir"; then
+			:
+		else
+			echo "exim4 not unpacked: the Exim BDAT test skips" >&2
+		fi
+		rm -rf "$tmp"
+	fi
+	id Debian-exim >/dev/null 2>&1 ||
+	    useradd --system --no-create-home --shell /usr/sbin/nologin \
+	    Debian-exim 2>/dev/null || true
 fi
 
 [ -z "$missing" ] && exit 0
