@@ -18,6 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
+int
+io_close_keep_errno(int fd)
+{
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 long long
 now_ms(void)
 {

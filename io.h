@@ -12,6 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* io_close_keep_errno - close(2) a descriptor being given up after a
+ * failure, leaving errno as the failure set it; returns -1. */
+int		io_close_keep_errno(int fd);
+
 /* now_ms - CLOCK_MONOTONIC in milliseconds, for deadlines. */
 long long	now_ms(void);
 

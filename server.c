@@ -509,7 +509,7 @@ static int
 server_bind(const struct sockaddr *sa, socklen_t salen, bool dual,
     bool reuse_port, char *err, size_t errsz)
 {
-	int fd, e;
+	int fd;
 
 	if ((fd = compat_socket(sa->sa_family, SOCK_STREAM, 0)) < 0) {
 		snprintf(err, errsz, "socket: %s", strerror(errno));
@@ -525,10 +525,7 @@ server_bind(const struct sockaddr *sa, socklen_t salen, bool dual,
 	}
 	return fd;
 fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
+	return io_close_keep_errno(fd);
 }
 
 /*
@@ -656,10 +653,7 @@ server_bind_unix(const char *path, int mode, char *err, size_t errsz)
 	}
 	return fd;
 fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
+	return io_close_keep_errno(fd);
 }
 
 /* server_close_listener - close the listening socket, and remove the
