@@ -95,6 +95,18 @@ def wait_until(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def stop_process(proc, timeout=STOP_TIMEOUT):
+    """SIGTERM, then SIGKILL if it has not exited after timeout; waits."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 class ServerDidNotStart(AssertionError):
     pass
 
@@ -190,14 +202,8 @@ class Server:
         if self.proc is None:
             return None
         self.stopped_on_purpose = True
-        if self.proc.poll() is None:
-            # Python's smtpd dies of SIGTERM without cleanup, which is fine here.
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT)
+        # Python's smtpd dies of SIGTERM without cleanup, which is fine here.
+        stop_process(self.proc)
         self.returncode = self.proc.returncode
         return self.returncode
 

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from helpers import HOST, free_port, wait_until
+from helpers import HOST, free_port, wait_until, stop_process
 
 DEFAULT_EHLO = ('SIZE 10240000', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES')
 IO_TIMEOUT = 10.0
@@ -304,13 +304,7 @@ class SmtpSink:
         return got
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_process(self.proc, 5)
         if self.proc and self.proc.stderr:
             self.proc.stderr.close()
 

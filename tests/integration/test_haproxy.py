@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from helpers import ServerTestCase, Server, HOST, REPO, free_port, wait_until
+from helpers import ServerTestCase, Server, HOST, REPO, free_port, wait_until, stop_process
 from proxy_helpers import ProxiedServer, maildir_messages, temp_dir
 
 HAPROXY = shutil.which('haproxy') or '/usr/sbin/haproxy'
@@ -76,13 +76,7 @@ class HAProxy:
             return f.read()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 10)
 
 
 class Sender(threading.Thread):

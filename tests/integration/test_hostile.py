@@ -502,14 +502,7 @@ class MemoryTest(HostileTestCase):
         pid = srv.proc.pid
         time.sleep(0.2)
         before = rss_kb(pid)
-        clients = []
-        for _ in range(300):
-            c = srv.connect(timeout=10)
-            self.addCleanup(c.close)
-            c.send(b'EHLO idle.example\r\n')
-            clients.append(c)
-        for c in clients:
-            c.reply()
+        clients = self.idle_clients(srv, 300)
         per = (rss_kb(pid) - before) / len(clients)
         self.assertLess(per, 64, '%.1f KB of RSS per idle connection' % per)
 

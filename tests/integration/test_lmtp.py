@@ -12,7 +12,7 @@ import subprocess
 import unittest
 
 import private_postfix
-from helpers import ServerTestCase, HOST, smtpd_path, wait_until
+from helpers import ServerTestCase, HOST, smtpd_path, wait_until, stop_process
 from proxy_helpers import RawClient, UnixServer, maildir_messages, temp_dir
 
 SMTP_SOURCE = '/usr/sbin/smtp-source'
@@ -240,13 +240,7 @@ class HookedServer:
             return ''
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 10)
         if self.proc:
             self.proc.stdout.close()
 
