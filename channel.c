@@ -1123,7 +1123,8 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		ch->closing = true;
 		return;
 	}
-	if (!fault_rate_take(&ch->server->rate, now_ms())) {
+	if (cfg->rate_per_sec > 0 &&
+	    !fault_rate_take(&ch->server->rate, now_ms())) {
 		channel_push(ch, "451 4.7.0 Rate limit exceeded");
 		return;
 	}
@@ -1731,8 +1732,6 @@ channel_deliver(struct smtpd_channel *ch, const struct smtpd_message *m)
 	pthread_mutex_t *lock = &ch->server->deliver_lock;
 	const char *r;
 
-	if (h->process_message == NULL)
-		return NULL;
 	if (!h->concurrent)
 		pthread_mutex_lock(lock);
 	r = h->process_message(ch, m, h->ctx);
