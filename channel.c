@@ -2126,6 +2126,29 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 	return ch;
 }
 
+/*
+ * ipv4_text - "a.b.c.d", as inet_ntop writes it.  By hand, because the
+ * worker that accepted a client makes its session (server.c:
+ * worker_next_client), and glibc's inet_ntop calls sprintf, whose frame
+ * would put a second page under every such worker's stack.
+ */
+static void
+ipv4_text(const struct in_addr *a, char *ip)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*ip++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*ip++ = (char)('0' + v / 10 % 10);
+		*ip++ = (char)('0' + v % 10);
+		*ip++ = i < 3 ? '.' : '\0';
+	}
+}
+
 /* peer_format - a socket address as text and a port: "unix", 0 for a
  * UNIX-domain client, whose path (if any) is not who it is. */
 static void
@@ -2135,7 +2158,7 @@ peer_format(const struct sockaddr *peer, char *ip, size_t ipsz, int *port)
 	if (peer->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)peer;
 
-		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ipsz);
+		ipv4_text(&in->sin_addr, ip);	/* ipsz >= INET_ADDRSTRLEN */
 		*port = ntohs(in->sin_port);
 	} else if (peer->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)peer;

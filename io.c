@@ -129,12 +129,18 @@ io_set_send_timeout(int fd, int seconds, char *err, size_t errsz)
 }
 
 int
-io_set_timeouts(int fd, int seconds, char *err, size_t errsz)
+io_set_recv_timeout(int fd, int seconds, char *err, size_t errsz)
 {
 	struct timeval tv = { .tv_sec = seconds };
 
-	if (io_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv),
-	    "setsockopt SO_RCVTIMEO", err, errsz) != 0)
+	return io_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv),
+	    "setsockopt SO_RCVTIMEO", err, errsz);
+}
+
+int
+io_set_timeouts(int fd, int seconds, char *err, size_t errsz)
+{
+	if (io_set_recv_timeout(fd, seconds, err, errsz) != 0)
 		return -1;
 	return io_set_send_timeout(fd, seconds, err, errsz);
 }

@@ -39,6 +39,11 @@ int		io_set_cloexec(int fd, char *err, size_t errsz);
  * that stops talking or stops reading cannot hold a thread forever. */
 int		io_set_timeouts(int fd, int seconds, char *err, size_t errsz);
 
+/* io_set_recv_timeout - SO_RCVTIMEO alone, seconds >= 0 (0: none): how
+ * long a read, or an accept() on a listener, waits. */
+int		io_set_recv_timeout(int fd, int seconds, char *err,
+		    size_t errsz);
+
 /* io_set_send_timeout - SO_SNDTIMEO alone: a write to a peer that stopped
  * reading fails after seconds (> 0) instead of blocking. */
 int		io_set_send_timeout(int fd, int seconds, char *err,

@@ -7,17 +7,18 @@
  *	smtpd_server_new		copy and check the configuration
  *	smtpd_server_listen		bind and listen (:: and 0.0.0.0 when
  *					no host is given)
- *	server_accept_loop		loop { accept; server_spawn }
+ *	server_accept_loop		loop { accept; server_spawn } while
+ *					no worker waits in accept() itself
  *	server_worker			channel_run for one client at a time;
- *					then waits IDLE_SECONDS for the next
- *					client, or exits
+ *					then accept()s the next client itself
+ *					(worker_next_client), or exits
  *	smtpd_server_stop		stop accepting, drain, join
  *
  * Each worker thread blocks in recv() on its own client, so the code of a
  * session (channel.c) is plain sequential code.  What the threads share is
- * little and all here: the lists of live and idle workers (to hand them
- * clients and to stop them) and the delivery mutex that channel.c takes
- * around the handler.
+ * little and all here: the count of workers waiting at the listener, the
+ * lists of live and finished workers (to stop and join them) and the
+ * delivery mutex that channel.c takes around the handler.
  */
 #include "compat.h"
 #include "channel_internal.h"
@@ -65,26 +66,27 @@
 #define ACCEPT_BACKOFF_MS	100
 
 /*
- * A finished worker waits this long for the next client before it exits.
- * Handing a new connection to a waiting thread costs a wake-up; creating
- * a thread costs a clone(), a stack and the scheduler's bookkeeping, and
- * under a stream of short connections that was the largest cost.  Still
- * one thread per connection: a thread serves one client at a time.
+ * A worker whose client has left waits in accept() for the next one, up
+ * to IDLE_SECONDS (the listener's SO_RCVTIMEO), and then exits.  Creating
+ * a thread costs a clone(), a stack and the scheduler's bookkeeping;
+ * handing a client from the accept loop to a waiting thread costs a
+ * wake-up and, on a busy CPU, a preempted accept loop.  A worker that
+ * accepts for itself costs neither (worker_next_client).  Still one
+ * thread per connection: a thread serves one client at a time.
  */
 #define IDLE_SECONDS	10
-#define IDLE_MAX	256	/* idle threads kept at most */
+#define IDLE_MAX	256	/* workers waiting in accept() at most */
 
 /* One worker thread and the client it serves. */
 struct worker {
-	struct worker		*next, *prev;	/* on the live, idle or dead list */
+	struct worker		*next, *prev;	/* on the live or dead list */
 	struct smtpd_server	*server;
-	/* The session, made by the accept thread; read by a stop. */
+	/* The session, made by whoever accepted the client; read by a
+	 * stop. */
 	struct smtpd_channel *_Atomic channel;
-	bool			 has_client;	/* channel and fd were handed over */
 	int			 fd;
 	struct sockaddr_storage	 peer;		/* for a PROXY header's check */
 	pthread_t		 thread;
-	pthread_cond_t		 wake;		/* a client was handed over */
 };
 
 /*
@@ -465,6 +467,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	pthread_mutex_init(&srv->deliver_lock, NULL);
 	pthread_mutex_init(&srv->lock, NULL);
 	compat_cond_init(&srv->changed);
+	compat_cond_init(&srv->door);
 	pthread_attr_init(&srv->worker_attr);
 	pthread_attr_setstacksize(&srv->worker_attr, WORKER_STACK);
 
@@ -685,11 +688,18 @@ server_listen_unix(struct smtpd_server *srv, char *err, size_t errsz)
 		    srv->cfg.unix_path, why);
 		return -1;
 	}
-	/* Timeouts are set on each client (worker_prepare): an accepted
-	 * UNIX-domain socket does not inherit them. */
 	srv->listen_fd = fd;
 	srv->unix_bound = true;
 	srv->port = 0;
+	/* The listener's read timeout is how long an idle worker waits in
+	 * accept() (IDLE_SECONDS).  The clients' timeouts are set on each
+	 * (worker_prepare): an accepted UNIX-domain socket inherits none. */
+	if (io_set_recv_timeout(fd, IDLE_SECONDS, why, sizeof(why)) != 0) {
+		snprintf(err, errsz, "cannot listen on unix:%s: %s",
+		    srv->cfg.unix_path, why);
+		server_close_listener(srv);
+		return -1;
+	}
 	return 0;
 }
 
@@ -722,14 +732,17 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 
 	/*
 	 * Options for the clients' sockets, set once here: Linux (and the
-	 * BSDs) copy them to every accepted socket, which saves three system
-	 * calls per connection.  The timeouts bound a client that stops
-	 * talking or stops reading: without them it would hold its thread
-	 * forever, so a failure is an error, not a warning.
+	 * BSDs) copy them to every accepted socket, which saves system calls
+	 * per connection.  The send timeout bounds a client that stops
+	 * reading: without it it would hold its thread forever, so a failure
+	 * is an error, not a warning.  The read timeout is the listener's
+	 * own, how long an idle worker waits in accept() (IDLE_SECONDS); each
+	 * client's is set in worker_prepare.
 	 */
 	if (io_set_nodelay(fd, why, sizeof(why)) != 0 ||
+	    io_set_recv_timeout(fd, IDLE_SECONDS, why, sizeof(why)) != 0 ||
 	    (srv->cfg.timeout > 0 &&
-	    io_set_timeouts(fd, srv->cfg.timeout, why, sizeof(why)) != 0)) {
+	    io_set_send_timeout(fd, srv->cfg.timeout, why, sizeof(why)) != 0)) {
 		snprintf(err, errsz, "cannot listen on %s:%d: %s",
 		    host ? host : "*", srv->cfg.port, why);
 		close(fd);
@@ -778,7 +791,6 @@ server_join(struct worker *dead)
 	for (; dead; dead = next) {
 		next = dead->next;
 		pthread_join(dead->thread, NULL);
-		pthread_cond_destroy(&dead->wake);
 		free(dead);
 	}
 }
@@ -796,32 +808,9 @@ server_reap(struct smtpd_server *srv)
 	server_join(dead);
 }
 
-/* worker_wait_for_client - idle until handed a client (true), or until
- * IDLE_SECONDS pass or the server stops (false).  Lock held. */
-static bool
-worker_wait_for_client(struct smtpd_server *srv, struct worker *w)
-{
-	struct timespec deadline;
-
-	if (atomic_load(&srv->stopping) || srv->nidle >= IDLE_MAX)
-		return false;
-	list_push(&srv->idle, w);
-	srv->nidle++;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += IDLE_SECONDS;
-	while (!w->has_client && !atomic_load(&srv->stopping))
-		if (compat_cond_timedwait(&w->wake, &srv->lock, &deadline)
-		    == ETIMEDOUT)
-			break;
-	if (w->has_client)
-		return true;		/* server_spawn moved us to live */
-	list_remove(&srv->idle, w);
-	srv->nidle--;
-	return false;
-}
-
-/* server_say_421 - tell a client we cannot serve it. */
-static void
+/* server_say_421 - tell a client we cannot serve it.  Not inlined: its
+ * buffer would sit in the frames of the workers' accept path. */
+static __attribute__((noinline)) void
 server_say_421(struct smtpd_server *srv, int fd, const char *why)
 {
 	char buf[512];
@@ -862,9 +851,10 @@ peer_text(const struct sockaddr_storage *ss, char *buf, size_t bufsz)
  * an allowed load balancer and start with a PROXY header, read within the
  * timeout; the client the header names becomes the peer (*proxied).  A
  * refusal closes the connection unanswered: the balancer, not a client,
- * is at the other end, and the protocol has nothing to say to it.
+ * is at the other end, and the protocol has nothing to say to it.  Not
+ * inlined: its buffers would sit under worker_prepare's setsockopt.
  */
-static bool
+static __attribute__((noinline)) bool
 worker_proxy_header(struct smtpd_server *srv, struct worker *w,
     bool *proxied)
 {
@@ -899,9 +889,10 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
 
 /*
  * worker_prepare - what a client's socket needs before its session, done
- * in its worker so the listener only accepts: an accepted UNIX-domain
- * socket does not inherit the listener's timeouts, as TCP's does; and
- * behind a load balancer the PROXY header comes first.  false: close.
+ * in its worker so the listener only accepts: its read timeout, which a
+ * TCP socket inherits from the listener as IDLE_SECONDS and a UNIX-domain
+ * one does not inherit at all (nor the send timeout); and behind a load
+ * balancer the PROXY header comes first.  false: close.
  * Not inlined: its buffers would sit in server_worker's frame, under
  * every idle session, and push it onto a second stack page.
  */
@@ -910,8 +901,10 @@ worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
 {
 	char why[128];
 
-	if (srv->cfg.unix_path && srv->cfg.timeout > 0 &&
-	    io_set_timeouts(w->fd, srv->cfg.timeout, why, sizeof(why)) != 0) {
+	if (srv->cfg.unix_path ? srv->cfg.timeout > 0 &&
+	    io_set_timeouts(w->fd, srv->cfg.timeout, why, sizeof(why)) != 0 :
+	    io_set_recv_timeout(w->fd, srv->cfg.timeout, why, sizeof(why))
+	    != 0) {
 		server_say_421(srv, w->fd, why);
 		return false;
 	}
@@ -922,8 +915,9 @@ worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)
 
 /*
  * worker_serve - one client, start to end.  The session was made by the
- * accept thread (server_spawn), so what the worker's stack sees of a
- * session is the line reader's loop; the worker frees it.
+ * thread that accepted the client (server_spawn or worker_next_client),
+ * so what the worker's stack sees of a session is the line reader's
+ * loop; the worker frees it.
  */
 static void
 worker_serve(struct smtpd_server *srv, struct worker *w)
@@ -944,7 +938,6 @@ worker_serve(struct smtpd_server *srv, struct worker *w)
 	list_remove(&srv->live, w);
 	srv->nlive--;
 	atomic_store(&w->channel, NULL);
-	w->has_client = false;
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
 
@@ -956,40 +949,6 @@ worker_serve(struct smtpd_server *srv, struct worker *w)
 	}
 }
 
-/* server_worker - a client's thread: serve it; then wait a while for
- * another client, or leave. */
-static void *
-server_worker(void *arg)
-{
-	struct worker *w = arg;
-	struct smtpd_server *srv = w->server;
-
-	/*
-	 * cfg.sched_batch: a worker woken by its client's next command does
-	 * not preempt the worker that is running, which finishes its turn
-	 * first.  Under 20 or 200 busy clients on one CPU that cut the
-	 * server's CPU time per message by a fifth.  Not the default: a
-	 * SCHED_BATCH thread also loses every wake-up to any normal process
-	 * on its CPU, and a test server always shares its CPUs with the
-	 * program under test (p99 latency 10 ms instead of 2.5 ms beside a
-	 * busy neighbour; bench/latency_neighbour.py).
-	 */
-	if (srv->cfg.sched_batch)
-		compat_thread_batch();
-	for (;;) {
-		worker_serve(srv, w);
-		pthread_mutex_lock(&srv->lock);
-		if (!worker_wait_for_client(srv, w))
-			break;
-		pthread_mutex_unlock(&srv->lock);
-	}
-	list_push(&srv->dead, w);
-	srv->nthreads--;
-	pthread_cond_broadcast(&srv->changed);
-	pthread_mutex_unlock(&srv->lock);
-	return NULL;
-}
-
 /* server_refuse - turn a client away with a 421 and close. */
 static void
 server_refuse(struct smtpd_server *srv, int fd, const char *why)
@@ -999,10 +958,146 @@ server_refuse(struct smtpd_server *srv, int fd, const char *why)
 }
 
 /*
- * server_spawn - give an accepted client a thread: an idle worker if one
- * waits, else a new one; or turn it away past max_connections.  One lock
- * for all of it, and the idle worker is woken after the unlock, so it does
- * not wake only to wait for the mutex.
+ * server_accept - accept(2) one client: blocks until one comes, or the
+ * listener's SO_RCVTIMEO passes, or a stop shuts the listener down.
+ * The address comes back as IPv4 for an IPv4 client of the dual-stack
+ * listener.  The accept loop and every waiting worker call this.
+ */
+static int
+server_accept(struct smtpd_server *srv, struct sockaddr_storage *peer,
+    socklen_t *len)
+{
+	int fd;
+
+	*len = sizeof(*peer);
+	fd = compat_accept(srv->listen_fd, (struct sockaddr *)peer, len);
+	if (fd < 0)
+		return -1;
+	if (srv->cfg.debug)
+		fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n", fd);
+	peer_unmap(peer, len);
+	return fd;
+}
+
+/*
+ * server_admit - the live list and its limit, for a client just
+ * accepted: false past max_connections (the caller refuses it).
+ * Lock held.
+ */
+static bool
+server_admit(struct smtpd_server *srv, struct worker *w, int fd,
+    const struct sockaddr *peer, socklen_t peerlen,
+    struct smtpd_channel *ch)
+{
+	if (srv->cfg.max_connections > 0 &&
+	    srv->nlive >= srv->cfg.max_connections)
+		return false;
+	w->fd = fd;
+	memcpy(&w->peer, peer, peerlen);
+	atomic_store(&w->channel, ch);
+	list_push(&srv->live, w);
+	srv->nlive++;
+	return true;
+}
+
+/*
+ * worker_next_client - wait in accept() for the next client (true), and
+ * leave (false) on a stop, past IDLE_MAX waiting workers, or when no
+ * client came within the listener's timeout.  The kernel wakes one
+ * waiting thread per connection, so the worker that takes a client
+ * is the one that will serve it: no hand-over, no second wake-up.  The
+ * accept loop takes over whenever no worker waits (server_accept_loop).
+ * Not inlined, like worker_prepare: its locals would sit in
+ * server_worker's frame, under every idle session.
+ */
+static __attribute__((noinline)) bool
+worker_next_client(struct smtpd_server *srv, struct worker *w)
+{
+	struct sockaddr_storage peer;
+	struct smtpd_channel *ch;
+	struct worker *dead;
+	socklen_t len;
+	int fd;
+
+	for (;;) {
+		pthread_mutex_lock(&srv->lock);
+		dead = srv->dead;	/* finished threads, joined below */
+		srv->dead = NULL;
+		if (atomic_load(&srv->stopping) ||
+		    srv->naccepting >= IDLE_MAX) {
+			pthread_mutex_unlock(&srv->lock);
+			server_join(dead);
+			return false;
+		}
+		srv->naccepting++;
+		pthread_mutex_unlock(&srv->lock);
+		server_join(dead);
+
+		do
+			fd = server_accept(srv, &peer, &len);
+		while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+		ch = fd >= 0 ? channel_new(srv, fd, (struct sockaddr *)&peer) :
+		    NULL;
+
+		pthread_mutex_lock(&srv->lock);
+		/* The last worker at the door left it: the loop takes over. */
+		if (--srv->naccepting == 0)
+			pthread_cond_signal(&srv->door);
+		if (atomic_load(&srv->stopping))
+			pthread_cond_broadcast(&srv->changed);
+		if (fd < 0) {
+			/* Idle too long, out of descriptors, or stopped: the
+			 * accept loop backs off on its own if it must. */
+			pthread_mutex_unlock(&srv->lock);
+			return false;
+		}
+		if (ch != NULL && server_admit(srv, w, fd,
+		    (struct sockaddr *)&peer, len, ch)) {
+			pthread_mutex_unlock(&srv->lock);
+			return true;
+		}
+		pthread_mutex_unlock(&srv->lock);
+		channel_discard(ch);
+		server_refuse(srv, fd, ch ? "too many connections" :
+		    "out of memory");
+	}
+}
+
+/* server_worker - a client's thread: serve it; then wait in accept()
+ * for another client, or leave. */
+static void *
+server_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct smtpd_server *srv = w->server;
+
+	/*
+	 * cfg.sched_batch: a worker woken by its client's next command does
+	 * not preempt the worker that is running, which finishes its turn
+	 * first.  Not the default: a SCHED_BATCH thread also loses every
+	 * wake-up to any normal process on its CPU, and a test server
+	 * always shares its CPUs with the program under test (p99 latency
+	 * 10 ms instead of 2.5 ms beside a busy neighbour;
+	 * bench/latency_neighbour.py).
+	 */
+	if (srv->cfg.sched_batch)
+		compat_thread_batch();
+	do
+		worker_serve(srv, w);
+	while (worker_next_client(srv, w));
+
+	pthread_mutex_lock(&srv->lock);
+	list_push(&srv->dead, w);
+	srv->nthreads--;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/*
+ * server_spawn - give a client the accept loop took a thread of its own,
+ * or turn it away past max_connections.  The loop accepts only while no
+ * worker waits in accept(), so there is no idle thread to hand it to.
  */
 static void
 server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
@@ -1012,71 +1107,43 @@ server_spawn(struct smtpd_server *srv, int fd, const struct sockaddr *peer,
 	struct worker *w, *dead;
 
 	/*
-	 * The session is made here, not in the worker: its allocation and
-	 * the peer's address in text (inet_ntop calls sprintf) are the
-	 * deepest stack a session needs, and a worker's stack stays one page
-	 * only if it never goes that deep (server_worker).
+	 * The session is made here, before the thread: its allocation is
+	 * the deepest stack a session needs, and a worker's stack stays
+	 * one page only if it never goes that deep (server_worker).
 	 */
-	if ((ch = channel_new(srv, fd, peer)) == NULL) {
-		server_refuse(srv, fd, "out of memory");
-		return;
-	}
-	pthread_mutex_lock(&srv->lock);
-	dead = srv->dead;		/* finished threads, joined below */
-	srv->dead = NULL;
-	if (srv->cfg.max_connections > 0 &&
-	    srv->nlive >= srv->cfg.max_connections) {
-		pthread_mutex_unlock(&srv->lock);
-		channel_discard(ch);
-		server_refuse(srv, fd, "too many connections");
-		server_join(dead);
-		return;
-	}
-	if ((w = srv->idle) != NULL) {
-		list_remove(&srv->idle, w);
-		srv->nidle--;
-		w->fd = fd;
-		memcpy(&w->peer, peer, peerlen);
-		atomic_store(&w->channel, ch);
-		w->has_client = true;
-		list_push(&srv->live, w);
-		srv->nlive++;
-		pthread_mutex_unlock(&srv->lock);
-		pthread_cond_signal(&w->wake);
-		server_join(dead);
-		return;
-	}
-	pthread_mutex_unlock(&srv->lock);
-	server_join(dead);
-
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
+	if ((ch = channel_new(srv, fd, peer)) == NULL ||
+	    (w = calloc(1, sizeof(*w))) == NULL) {
 		channel_discard(ch);
 		server_refuse(srv, fd, "out of memory");
 		return;
 	}
 	w->server = srv;
-	w->fd = fd;
-	memcpy(&w->peer, peer, peerlen);
-	atomic_store(&w->channel, ch);
-	w->has_client = true;
-	compat_cond_init(&w->wake);
 
 	pthread_mutex_lock(&srv->lock);
-	list_push(&srv->live, w);
-	srv->nlive++;
+	dead = srv->dead;		/* finished threads, joined below */
+	srv->dead = NULL;
+	if (!server_admit(srv, w, fd, peer, peerlen, ch)) {
+		pthread_mutex_unlock(&srv->lock);
+		channel_discard(ch);
+		free(w);
+		server_refuse(srv, fd, "too many connections");
+		server_join(dead);
+		return;
+	}
 	if (pthread_create(&w->thread, &srv->worker_attr, server_worker, w)
 	    != 0) {
 		list_remove(&srv->live, w);
 		srv->nlive--;
 		pthread_mutex_unlock(&srv->lock);
-		pthread_cond_destroy(&w->wake);
 		channel_discard(ch);
 		server_refuse(srv, fd, "cannot start a thread");
 		free(w);
+		server_join(dead);
 		return;
 	}
 	srv->nthreads++;
 	pthread_mutex_unlock(&srv->lock);
+	server_join(dead);
 }
 
 /* server_backoff - sleep ACCEPT_BACKOFF_MS, or less if stopped.  Not on
@@ -1113,23 +1180,30 @@ peer_unmap(struct sockaddr_storage *peer, socklen_t *len)
 }
 
 /*
- * server_accept_loop - accept clients until stopped.  This loop must never
- * die: a full file table or a failed thread costs that one client, never
- * the server.
+ * server_accept_loop - accept clients until stopped, whenever no worker
+ * waits in accept() for its next client (then that worker takes the
+ * connection: worker_next_client).  This loop must never die: a full
+ * file table or a failed thread costs that one client, never the
+ * server.
  */
 static void
 server_accept_loop(struct smtpd_server *srv)
 {
 	while (!atomic_load(&srv->stopping)) {
 		struct sockaddr_storage peer;
-		socklen_t len = sizeof(peer);
+		socklen_t len;
 		int fd;
+
+		pthread_mutex_lock(&srv->lock);
+		while (srv->naccepting > 0 && !atomic_load(&srv->stopping))
+			pthread_cond_wait(&srv->door, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		if (atomic_load(&srv->stopping))
+			break;
 
 		/* Blocks until a client comes; a stop wakes it by shutting
 		 * the listener down (smtpd_server_stop). */
-		fd = compat_accept(srv->listen_fd, (struct sockaddr *)&peer,
-		    &len);
-		if (fd < 0) {
+		if ((fd = server_accept(srv, &peer, &len)) < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				/* Out of descriptors: wait for some to be
@@ -1143,10 +1217,6 @@ server_accept_loop(struct smtpd_server *srv)
 			}
 			continue;
 		}
-		if (srv->cfg.debug)
-			fprintf(srv->cfg.debug, "Incoming connection (fd %d)\n",
-			    fd);
-		peer_unmap(&peer, &len);
 		server_spawn(srv, fd, (struct sockaddr *)&peer, len);
 	}
 
@@ -1261,12 +1331,14 @@ smtpd_server_stop(struct smtpd_server *srv)
 	atomic_store(&srv->stopping, true);
 
 	/* 1. Stop accepting.  On Linux, shutdown() of a listening socket
-	 * wakes a thread blocked in accept() (which then fails with EINVAL);
-	 * the pipe wakes the loop if it is backing off (server_backoff). */
+	 * wakes every thread blocked in accept() (which then fails with
+	 * EINVAL): the loop and the idle workers; the pipe wakes the loop if
+	 * it is backing off (server_backoff), the door if it waits there. */
 	(void)!write(srv->wake[1], "x", 1);
 	if (srv->listen_fd >= 0)
 		shutdown(srv->listen_fd, SHUT_RD);
-	while (srv->accepting)
+	pthread_cond_broadcast(&srv->door);
+	while (srv->accepting || srv->naccepting > 0)
 		pthread_cond_wait(&srv->changed, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->has_thread)
@@ -1287,13 +1359,11 @@ smtpd_server_stop(struct smtpd_server *srv)
 	}
 
 	/* 3. Past the grace period, cut everyone off, and wait for all
-	 * threads, the idle ones too. */
+	 * threads.  None waits in accept() any more: step 1 woke them,
+	 * and a worker whose client leaves now sees the stop. */
 	server_shutdown_clients(srv, true);
-	while (srv->nthreads > 0) {
-		for (struct worker *w = srv->idle; w; w = w->next)
-			pthread_cond_signal(&w->wake);
+	while (srv->nthreads > 0)
 		pthread_cond_wait(&srv->changed, &srv->lock);
-	}
 	pthread_mutex_unlock(&srv->lock);
 	server_reap(srv);
 
@@ -1314,6 +1384,7 @@ smtpd_server_free(struct smtpd_server *srv)
 	close(srv->wake[1]);
 	pthread_attr_destroy(&srv->worker_attr);
 	pthread_cond_destroy(&srv->changed);
+	pthread_cond_destroy(&srv->door);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->deliver_lock);
 	fault_slot_destroy(&srv->faults);

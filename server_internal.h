@@ -46,11 +46,11 @@ struct smtpd_server {
 	/* Guards everything below. */
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 changed;	/* a worker ended, or a stop moved on */
+	pthread_cond_t		 door;		/* no worker waits in accept() */
 	struct worker		*live;		/* workers serving a client */
-	struct worker		*idle;		/* waiting for the next client */
 	struct worker		*dead;		/* finished, not yet joined */
 	int			 nlive;		/* on the live list */
-	int			 nidle;		/* on the idle list */
+	int			 naccepting;	/* workers waiting in accept() */
 	int			 nthreads;	/* running, not yet on the dead list */
 	bool			 has_thread;	/* started by smtpd_server_start */
 	pthread_t		 accept_thread;
@@ -63,8 +63,9 @@ struct smtpd_server {
 	 *    and start/serve refuse a server that was stopped.
 	 *  - accepting (lock held): is the accept loop still running?  It is
 	 *    set by start/serve, not by the stop, and cleared by the loop
-	 *    itself; the stop waits for it before closing the listener (the
-	 *    loop may be in accept() on it), and a second start is refused.
+	 *    itself; the stop waits for it, and for naccepting to reach 0,
+	 *    before closing the listener (the loop and idle workers may be
+	 *    in accept() on it), and a second start is refused.
 	 *    A server that is RUNNING but never started is not accepting.
 	 *  - stopping: stop_state != SERVER_RUNNING, as an atomic, for the
 	 *    hot paths that must not take the lock: the accept loop's test,

@@ -231,6 +231,37 @@ class ConnectionLimitTest(HostileTestCase):
         self.assertTrue(wait_for(served, slow(5), interval=0.1),
                         'a freed connection slot was not reused')
 
+    def test_max_connections_holds_for_clients_that_waiting_workers_accept(self):
+        # From the second round on, the workers of the round before wait
+        # in accept() and take the clients themselves (server.c:
+        # worker_next_client); the limit must hold whoever accepts.
+        srv = self.server('--max-connections', '3')
+        for _ in range(5):
+            held = []
+
+            def one_more_served():
+                c = srv.connect(read_greeting=False)
+                try:
+                    if c.reply().startswith('220 '):
+                        held.append(c)
+                        return True
+                except (ConnectionClosed, NoReply):
+                    pass
+                c.close()
+                return False
+            for _ in range(3):
+                self.assertTrue(wait_for(one_more_served, slow(5), interval=0.05),
+                                'a free connection slot was refused')
+            for _ in range(2):
+                extra = self.client(srv, read_greeting=False)
+                self.assertEqual(extra.reply(),
+                                 '421 %s Error: too many connections' % FQDN)
+                self.assertTrue(extra.expect_closed())
+            for c in held:
+                self.assertTrue(c.cmd('QUIT').startswith('221 '))
+                c.close()
+        self.assert_serving(srv)
+
     def limited_server(self, nofile, *options):
         """A server whose open-files limit is nofile (soft and hard)."""
         if not shutil.which('prlimit'):

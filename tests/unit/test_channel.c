@@ -6,6 +6,8 @@
  */
 #include "unit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +100,35 @@ test_nul_in_command_is_500_bad_syntax(void)
 	unit_config(&cfg);
 	CU_ASSERT_STRING_EQUAL(unit_session(&cfg, "NO\0OP\r\nNOOP\r\n", 13, 0),
 	    "500 Error: bad syntax\r\n" OK);
+}
+
+/* The peer's address in text, as inet_ntop writes it: channel_new
+ * formats IPv4 by hand (see ipv4_text), so every digit count matters. */
+static void
+test_peer_ip_is_written_as_inet_ntop_writes_it(void)
+{
+	static const char *const addrs[] = { "0.0.0.0", "1.2.3.4",
+	    "9.10.99.100", "10.20.30.40", "192.168.100.255",
+	    "255.255.255.255", "100.0.9.90", "127.0.0.1" };
+	struct smtpd_config cfg;
+	struct smtpd_server *srv;
+	char err[256];
+
+	unit_config(&cfg);
+	CU_ASSERT_FATAL(smtpd_server_new(&cfg, &srv, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		struct sockaddr_in in = { .sin_family = AF_INET,
+		    .sin_port = htons(2525) };
+		struct smtpd_channel *ch;
+
+		CU_ASSERT_FATAL(inet_pton(AF_INET, addrs[i], &in.sin_addr) == 1);
+		ch = channel_new(srv, -1, (struct sockaddr *)&in);
+		CU_ASSERT_FATAL(ch != NULL);
+		CU_ASSERT_STRING_EQUAL(smtpd_channel_peer_ip(ch), addrs[i]);
+		CU_ASSERT_EQUAL(smtpd_channel_peer_port(ch), 2525);
+		channel_discard(ch);
+	}
+	smtpd_server_free(srv);
 }
 
 /* ---- HELO and EHLO ------------------------------------------------- */
@@ -976,6 +1007,7 @@ unit_add_channel_tests(void)
 		T(test_quit_is_221_and_ends_the_session),
 		T(test_lf_alone_does_not_end_a_command_line),
 		T(test_nul_in_command_is_500_bad_syntax),
+		T(test_peer_ip_is_written_as_inet_ntop_writes_it),
 		T(test_helo_without_name_is_501),
 		T(test_helo_replies_250_fqdn),
 		T(test_ehlo_without_name_is_501),
