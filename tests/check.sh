@@ -14,6 +14,11 @@
 # there would be lost or mistaken for output.
 #
 #   STAGES="asan tsan valgrind"	run only some stages
+#   CHECK_JOBS=2		run the asan and tsan stages side by side
+#				(built one after the other first); their
+#				output is printed when both have ended.
+#				They spend most of their time waiting for
+#				sockets and timeouts, not computing.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -40,19 +45,26 @@ reports() {
 	echo "check: no $1 reports"
 }
 
+# build_san - build with a sanitizer what run_san runs.
+build_san() {
+	b=build-$(echo "$1" | tr , -)
+	$MAKE CC=clang SAN="$1" all "$b/tests/unit/run_unit_tests" \
+	    "$b/fuzz/replay" "$b/tests/lmtp-hooked" >/dev/null
+}
+
 # run_san - build with a sanitizer, run unit, replay and integration tests.
 run_san() {
 	san=$1
 	b=build-$(echo "$san" | tr , -)
-	$MAKE CC=clang SAN="$san" all "$b/tests/unit/run_unit_tests" \
-	    "$b/fuzz/replay" "$b/tests/lmtp-hooked" >/dev/null
+	build_san "$san"
 	./"$b"/tests/unit/run_unit_tests
 	./"$b"/fuzz/replay fuzz/corpus fuzz/regressions
 	SMTPD=./"$b"/smtpd SMTPD_CHECK="$san" $PYTHON tests/run_integration.py
 }
 
-start=$(date +%s)
-for stage in $STAGES; do
+# run_stage - one stage, start to end; exits non-zero if it fails.
+run_stage() {
+	stage=$1
 	t=$(date +%s)
 	case $stage in
 	asan)
@@ -90,5 +102,42 @@ for stage in $STAGES; do
 		;;
 	esac
 	echo "check: $stage passed in $(( $(date +%s) - t ))s"
+}
+
+start=$(date +%s)
+side=""
+if [ "${CHECK_JOBS:-1}" -ge 2 ]; then
+	for stage in $STAGES; do
+		case $stage in asan|tsan) side="$side $stage" ;; esac
+	done
+fi
+if [ "$(echo $side | wc -w)" -ge 2 ]; then
+	# Built one after the other: two makes in one tree at once could
+	# race on what both build.  Then run side by side, each stage in
+	# a subshell of its own (set -e ends only that subshell).
+	for stage in $side; do
+		case $stage in
+		asan) build_san address,undefined ;;
+		tsan) build_san thread ;;
+		esac
+	done
+	for stage in $side; do
+		( set +e; (set -e; run_stage "$stage") >"$LOGS/stage-$stage.out" 2>&1
+		  echo $? >"$LOGS/stage-$stage.rc" ) &
+	done
+	wait
+	failed=""
+	for stage in $side; do
+		cat "$LOGS/stage-$stage.out"
+		[ "$(cat "$LOGS/stage-$stage.rc")" = 0 ] || failed="$failed $stage"
+	done
+	if [ -n "$failed" ]; then
+		echo "check: failed:$failed" >&2
+		exit 1
+	fi
+fi
+for stage in $STAGES; do
+	case " $side " in *" $stage "*) continue ;; esac
+	run_stage "$stage"
 done
 echo "check: all passed in $(( $(date +%s) - start ))s"
