@@ -344,6 +344,21 @@ server_proxy_nets(struct smtpd_server *srv, const struct smtpd_config *cfg,
 	return 0;
 }
 
+/* server_release - free what smtpd_server_new made besides the locks and
+ * the pipe (the fault rules, the EHLO replies, TLS, the PROXY networks)
+ * and the server itself: one cleanup for a failed new and for free. */
+static void
+server_release(struct smtpd_server *srv)
+{
+	fault_slot_destroy(&srv->faults);
+	fault_rate_destroy(&srv->rate);
+	free(srv->ehlo_reply);
+	free(srv->ehlo_reply_tls);
+	tls_server_free(srv->tls);
+	free(srv->proxy_nets);
+	free(srv);
+}
+
 int
 smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
     char *err, size_t errsz)
@@ -477,13 +492,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	return 0;
 
 fail:
-	fault_slot_destroy(&srv->faults);
-	fault_rate_destroy(&srv->rate);
-	free(srv->ehlo_reply);
-	free(srv->ehlo_reply_tls);
-	tls_server_free(srv->tls);
-	free(srv->proxy_nets);
-	free(srv);
+	server_release(srv);
 	return -1;
 }
 
@@ -1387,11 +1396,5 @@ smtpd_server_free(struct smtpd_server *srv)
 	pthread_cond_destroy(&srv->door);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->deliver_lock);
-	fault_slot_destroy(&srv->faults);
-	fault_rate_destroy(&srv->rate);
-	free(srv->ehlo_reply);
-	free(srv->ehlo_reply_tls);
-	tls_server_free(srv->tls);
-	free(srv->proxy_nets);
-	free(srv);
+	server_release(srv);
 }
