@@ -1066,9 +1066,9 @@ worker_next_client(struct smtpd_server *srv, struct worker *w)
 			return true;
 		}
 		pthread_mutex_unlock(&srv->lock);
-		channel_discard(ch);
 		server_refuse(srv, fd, ch ? "too many connections" :
 		    "out of memory");
+		channel_discard(ch);
 	}
 }
 
