@@ -24,8 +24,6 @@ struct channel_io {
 	void	*ctx;
 };
 
-/* channel_prepare - make a server's fixed replies (greeting, HELO, EHLO). */
-bool		 channel_prepare(struct smtpd_server *);
 /* channel_new - a session for an accepted socket (fd is the channel's). */
 struct smtpd_channel *channel_new(struct smtpd_server *, int fd,
 		    const struct sockaddr *peer);

@@ -13,6 +13,7 @@
 #include "fault.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 
 struct worker;
@@ -21,11 +22,13 @@ struct tls_server;
 struct smtpd_server {
 	struct smtpd_config	 cfg;
 	char			 fqdn[256];
-	/* Replies every session sends alike, made by channel_prepare(). */
+	/* What every session says alike, made by config_texts(). */
 	char			 greeting[300];
 	char			 helo_reply[300];
 	char			*ehlo_reply;	/* several lines, CRLF between */
 	char			*ehlo_reply_tls;	/* the same, after STARTTLS */
+	bool			 offer_starttls;	/* a certificate, not smtps */
+	bool			 offer_auth;	/* users, or auth_any */
 	struct tls_server	*tls;		/* NULL: no TLS configured */
 	int			 listen_fd;	/* -1 until listening */
 	bool			 unix_bound;	/* we made cfg.unix_path: unlink it */
@@ -46,11 +49,11 @@ struct smtpd_server {
 	/* Guards everything below. */
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 changed;	/* a worker ended, or a stop moved on */
-	pthread_cond_t		 door;		/* no worker waits in accept() */
 	struct worker		*live;		/* workers serving a client */
+	struct worker		*idle;		/* waiting to be handed one */
 	struct worker		*dead;		/* finished, not yet joined */
 	int			 nlive;		/* on the live list */
-	int			 naccepting;	/* workers waiting in accept() */
+	int			 nidle;		/* on the idle list */
 	int			 nthreads;	/* running, not yet on the dead list */
 	bool			 has_thread;	/* started by smtpd_server_start */
 	pthread_t		 accept_thread;
@@ -63,9 +66,9 @@ struct smtpd_server {
 	 *    and start/serve refuse a server that was stopped.
 	 *  - accepting (lock held): is the accept loop still running?  It is
 	 *    set by start/serve, not by the stop, and cleared by the loop
-	 *    itself; the stop waits for it, and for naccepting to reach 0,
-	 *    before closing the listener (the loop and idle workers may be
-	 *    in accept() on it), and a second start is refused.
+	 *    itself; the stop waits for it before closing the listener
+	 *    (the loop may be in accept() on it), and a second start is
+	 *    refused.
 	 *    A server that is RUNNING but never started is not accepting.
 	 *  - stopping: stop_state != SERVER_RUNNING, as an atomic, for the
 	 *    hot paths that must not take the lock: the accept loop's test,
@@ -75,5 +78,19 @@ struct smtpd_server {
 	bool			 accepting;
 	atomic_bool		 stopping;
 };
+
+/* config.c: the configuration, and the texts made from it once. */
+int		 config_load(struct smtpd_config *cfg,
+		    const struct smtpd_config *given, char *err, size_t errsz);
+bool		 config_texts(struct smtpd_server *);
+int		 config_faults(const struct smtpd_config *,
+		    const char *const *rules, size_t n, const char *file,
+		    struct fault_set **out, char *err, size_t errsz);
+int		 config_proxy_nets(struct smtpd_server *,
+		    const struct smtpd_config *, char *err, size_t errsz);
+
+/* listen.c: the listening socket (smtpd_server_listen opens it). */
+void		 listen_close(struct smtpd_server *);
+void		 listen_peer_unmap(struct sockaddr_storage *, socklen_t *);
 
 #endif /* SMTPD_SERVER_INTERNAL_H */
