@@ -832,12 +832,8 @@ fault_log(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	    a->rule, what);
 }
 
-/*
- * faults_on - whether a fault rule may fire at all.  Without rules a hook
- * costs this load and no more: no frame with a struct fault_action (640
- * bytes) on the stack, where a session's commands must stay within one
- * page (server.c: WORKER_STACK).
- */
+/* faults_on - whether a fault rule may fire at all (without rules, this
+ * load and no more; docs/TOUR.md section 7 says why it matters). */
 static inline bool
 faults_on(const struct smtpd_channel *ch)
 {
@@ -878,7 +874,7 @@ fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	return true;
 }
 
-/* fault_fire_frame - fault_fire, in a frame of its own (see faults_on). */
+/* fault_fire_frame - fault_fire, with its struct fault_action. */
 static __attribute__((noinline)) bool
 fault_fire_frame(struct smtpd_channel *ch, enum fault_stage st,
     const char *subject)
@@ -1897,7 +1893,7 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 }
 
 /* greet_fault - a connect rule answered instead of the greeting, or a
- * greeting rule before it: true.  A frame of its own (see faults_on). */
+ * greeting rule before it: true. */
 static __attribute__((noinline)) bool
 greet_fault(struct smtpd_channel *ch)
 {
@@ -2059,29 +2055,6 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 	return ch;
 }
 
-/*
- * ipv4_text - "a.b.c.d", as inet_ntop writes it.  By hand, because the
- * worker that accepted a client makes its session (server.c:
- * worker_next_client), and glibc's inet_ntop calls sprintf, whose frame
- * would put a second page under every such worker's stack.
- */
-static void
-ipv4_text(const struct in_addr *a, char *ip)
-{
-	const unsigned char *b = (const unsigned char *)&a->s_addr;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned v = b[i];
-
-		if (v >= 100)
-			*ip++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*ip++ = (char)('0' + v / 10 % 10);
-		*ip++ = (char)('0' + v % 10);
-		*ip++ = i < 3 ? '.' : '\0';
-	}
-}
-
 /* peer_format - a socket address as text and a port: "unix", 0 for a
  * UNIX-domain client, whose path (if any) is not who it is. */
 static void
@@ -2091,7 +2064,7 @@ peer_format(const struct sockaddr *peer, char *ip, size_t ipsz, int *port)
 	if (peer->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)peer;
 
-		ipv4_text(&in->sin_addr, ip);	/* ipsz >= INET_ADDRSTRLEN */
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ipsz);
 		*port = ntohs(in->sin_port);
 	} else if (peer->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)peer;

@@ -306,8 +306,8 @@ server_hand_off(struct smtpd_server *srv, int fd,
 /*
  * worker_wait - wait to be handed the next client (true), or leave
  * (false): on a stop, past IDLE_MAX idle workers, or when no client came
- * within IDLE_SECONDS.  Not inlined: its locals would sit in
- * server_worker's frame, under every idle session.
+ * within IDLE_SECONDS.  (Why some functions of a worker are
+ * noinline: docs/TOUR.md, section 7.)
  */
 static __attribute__((noinline)) bool
 worker_wait(struct smtpd_server *srv, struct worker *w)
@@ -400,8 +400,7 @@ peer_text(const struct sockaddr_storage *ss, char *buf, size_t bufsz)
  * an allowed load balancer and start with a PROXY header, read within the
  * timeout; the client the header names becomes the peer (*proxied).  A
  * refusal closes the connection unanswered: the balancer, not a client,
- * is at the other end, and the protocol has nothing to say to it.  Not
- * inlined: its buffers would sit under worker_prepare's setsockopt.
+ * is at the other end, and the protocol has nothing to say to it.
  */
 static __attribute__((noinline)) bool
 worker_proxy_header(struct smtpd_server *srv, struct worker *w,
@@ -442,8 +441,6 @@ worker_proxy_header(struct smtpd_server *srv, struct worker *w,
  * a TCP socket inherits from the listener (listen.c) and a UNIX-domain
  * one does not; and behind a load balancer the PROXY header comes first.
  * false: close.
- * Not inlined: its buffers would sit in server_worker's frame, under
- * every idle session, and push it onto a second stack page.
  */
 static __attribute__((noinline)) bool
 worker_prepare(struct smtpd_server *srv, struct worker *w, bool *proxied)

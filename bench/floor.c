@@ -6,11 +6,13 @@
  *	cc -O2 -pthread -o /tmp/floor bench/floor.c
  *	bench/bench.sh --smtpd /tmp/floor
  * DESCRIPTION
- *	A yardstick, not a server: 256 threads block in accept() on one
- *	listener, and each serves the client it took with one recv() per
- *	read and one send() per reply.  It answers 250 to every line, 354
- *	to DATA and 221 to QUIT, and reads message text only to find the
- *	dot.  No parsing, no limits, no timeouts, no handler, no lock.
+ *	A yardstick, not a server, of the project's design: one accept
+ *	loop hands each client to a worker thread, an idle one (woken by
+ *	a condition variable of its own) or else a new one, and the worker
+ *	serves it with one recv() per read and one send() per reply.  It
+ *	answers 250 to every line, 354 to DATA and 221 to QUIT, and reads
+ *	message text only to find the dot.  No parsing, no limits, no
+ *	timeouts, no handler; one lock, for the idle list.
  *
  *	What it measures is the kernel's side of one blocking thread per
  *	connection: its context switches and wake-ups per command.  The
@@ -33,7 +35,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define THREADS	256
 #define BUF	16384
 
 static int listen_fd;
@@ -94,27 +95,65 @@ serve(int fd)
 	}
 }
 
-/* worker - loop { accept; serve; close }. */
+/* A worker thread: waits on its own condition variable for a client. */
+struct worker {
+	struct worker	*next;		/* on the idle list */
+	pthread_cond_t	 handed;
+	int		 fd;		/* -1 while idle */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker *idle;		/* workers waiting for a client */
+static pthread_attr_t attr;
+
+/* worker - loop { serve; close; wait to be handed the next client }. */
 static void *
 worker(void *arg)
 {
-	(void)arg;
-	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct worker *w = arg;
 
-		if (fd < 0)
-			continue;
-		serve(fd);
-		close(fd);
+	for (;;) {
+		serve(w->fd);
+		close(w->fd);
+		pthread_mutex_lock(&lock);
+		w->fd = -1;
+		w->next = idle;
+		idle = w;
+		while (w->fd < 0)
+			pthread_cond_wait(&w->handed, &lock);
+		pthread_mutex_unlock(&lock);
 	}
 	return NULL;
+}
+
+/* hand_off - give fd to an idle worker, or to a new thread. */
+static void
+hand_off(int fd)
+{
+	struct worker *w;
+	pthread_t t;
+
+	pthread_mutex_lock(&lock);
+	if ((w = idle) != NULL) {
+		idle = w->next;
+		w->fd = fd;
+		pthread_mutex_unlock(&lock);
+		pthread_cond_signal(&w->handed);
+		return;
+	}
+	pthread_mutex_unlock(&lock);
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    pthread_cond_init(&w->handed, NULL) != 0 ||
+	    (w->fd = fd, pthread_create(&t, &attr, worker, w)) != 0) {
+		close(fd);
+		free(w);
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	pthread_attr_t attr;
 	char *colon;
 	int one = 1;
 
@@ -142,14 +181,11 @@ main(int argc, char **argv)
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (int i = 0; i < THREADS; i++) {
-		pthread_t t;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (;;) {		/* the accept loop */
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-		if (pthread_create(&t, &attr, worker, NULL) != 0) {
-			perror("floor: pthread_create");
-			return 1;
-		}
+		if (fd >= 0)
+			hand_off(fd);
 	}
-	for (;;)
-		pause();
 }

@@ -232,9 +232,9 @@ class ConnectionLimitTest(HostileTestCase):
                         'a freed connection slot was not reused')
 
     def test_max_connections_holds_for_clients_that_waiting_workers_accept(self):
-        # From the second round on, the workers of the round before wait
-        # in accept() and take the clients themselves (server.c:
-        # worker_next_client); the limit must hold whoever accepts.
+        # From the second round on, the workers of the round before are
+        # idle and are handed the clients (server.c: server_hand_off)
+        # instead of new threads; the limit must hold for either.
         srv = self.server('--max-connections', '3')
         for _ in range(5):
             held = []
