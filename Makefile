@@ -60,12 +60,12 @@ TLS_CFLAGS :=
 PC_REQUIRES =
 endif
 
-LIB_SRCS = server.c config.c listen.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
+LIB_SRCS = server.c config.c listen.c channel.c stream.c message.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
-	   proxyproto.h fault.h tls.h auth.h compat.h
+	   proxyproto.h fault.h tls.h auth.h compat.h stream.h message.h
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -229,7 +229,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
 	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
-	    tests/unit/test_compat.c
+	    tests/unit/test_compat.c tests/unit/test_message.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
@@ -339,15 +339,17 @@ clean:
 
 # ---- hardening: fuzzing, sanitizers, valgrind ---------------------------
 #
-# Three libFuzzer targets: fuzz/fuzz_channel.c feeds arbitrary bytes to a
+# Four libFuzzer targets: fuzz/fuzz_channel.c feeds arbitrary bytes to a
 # channel in memory; fuzz/fuzz_address.c feeds them to the address and
 # parameter parser alone; fuzz/fuzz_fault.c to the fault rule parser and
-# matcher.  Built with -DFUZZ_REPLAY_MAIN each is a program that runs
+# matcher; fuzz/fuzz_message.c to the DATA and BDAT text codec.  Built with -DFUZZ_REPLAY_MAIN each is a program that runs
 # given inputs once: `make fuzz-replay` (part of `make test`) replays the
-# seed corpora (fuzz/corpus, fuzz/corpus-address, fuzz/corpus-fault) and
+# seed corpora (fuzz/corpus, fuzz/corpus-address, fuzz/corpus-fault,
+# fuzz/corpus-message) and
 # every input that once crashed (fuzz/regressions).  `make fuzz` runs
-# libFuzzer on all three for FUZZ_SECONDS in all (the channel one half,
-# each parser one quarter), new inputs going to build-fuzz-corpus*/ and
+# libFuzzer on all four for FUZZ_SECONDS in all (the channel one half,
+# the address parser one quarter, the fault rules and the codec one
+# eighth each), new inputs going to build-fuzz-corpus*/ and
 # crashes to fuzz/crash-* (copy each to fuzz/regressions/, or to the
 # parser's corpus, once fixed).
 # `make check` runs the test suite under ASan+UBSan, TSan and valgrind
@@ -359,6 +361,7 @@ FUZZ_B        = build-$(subst $(comma),-,$(FUZZ_SAN))/
 FUZZ_REPLAY   = $(or $(B),build/)fuzz/replay
 FUZZ_REPLAY_ADDRESS = $(or $(B),build/)fuzz/replay-address
 FUZZ_REPLAY_FAULT = $(or $(B),build/)fuzz/replay-fault
+FUZZ_REPLAY_MESSAGE = $(or $(B),build/)fuzz/replay-message
 
 $(FUZZ_REPLAY): fuzz/fuzz_channel.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
@@ -376,6 +379,12 @@ $(FUZZ_REPLAY_FAULT): fuzz/fuzz_fault.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
 	    fuzz/fuzz_fault.c $(B)libsmtpd.a $(LDLIBS)
 
+$(FUZZ_REPLAY_MESSAGE): fuzz/fuzz_message.c fuzz/replay.h $(HEADERS) \
+	    $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -DFUZZ_REPLAY_MAIN -I. -o $@ \
+	    fuzz/fuzz_message.c $(B)libsmtpd.a $(LDLIBS)
+
 # Only with SAN=$(FUZZ_SAN): the library is instrumented for coverage,
 # the target links libFuzzer's main.
 $(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
@@ -384,10 +393,12 @@ $(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
 	    $< $(B)libsmtpd.a $(LDLIBS)
 
-fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS) $(FUZZ_REPLAY_FAULT)
+fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS) $(FUZZ_REPLAY_FAULT) \
+	    $(FUZZ_REPLAY_MESSAGE)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
 	./$(FUZZ_REPLAY_ADDRESS) fuzz/corpus-address
 	./$(FUZZ_REPLAY_FAULT) fuzz/corpus-fault
+	./$(FUZZ_REPLAY_MESSAGE) fuzz/corpus-message
 
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
 	     -print_final_stats=1
@@ -396,9 +407,9 @@ fuzz:
 	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
 	    CFLAGS="-O1 -g -fno-sanitize-recover=all" \
 	    $(FUZZ_B)fuzz/fuzz_channel $(FUZZ_B)fuzz/fuzz_address \
-	    $(FUZZ_B)fuzz/fuzz_fault
+	    $(FUZZ_B)fuzz/fuzz_fault $(FUZZ_B)fuzz/fuzz_message
 	@mkdir -p build-fuzz-corpus build-fuzz-corpus-address \
-	    build-fuzz-corpus-fault
+	    build-fuzz-corpus-fault build-fuzz-corpus-message
 	t=$$(( $(FUZZ_SECONDS) / 2 )); [ $$t -gt 0 ] || t=1; \
 	./$(FUZZ_B)fuzz/fuzz_channel -max_total_time=$$t \
 	    -max_len=16384 -dict=fuzz/smtp.dict $(FUZZ_FLAGS) \
@@ -407,11 +418,15 @@ fuzz:
 	./$(FUZZ_B)fuzz/fuzz_address -max_total_time=$$t \
 	    -max_len=1024 $(FUZZ_FLAGS) \
 	    build-fuzz-corpus-address fuzz/corpus-address
-	t=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4 )); \
-	[ $$t -gt 0 ] || t=1; \
+	t=$$(( $(FUZZ_SECONDS) / 8 )); [ $$t -gt 0 ] || t=1; \
 	./$(FUZZ_B)fuzz/fuzz_fault -max_total_time=$$t \
 	    -max_len=4096 -dict=fuzz/fault.dict $(FUZZ_FLAGS) \
 	    build-fuzz-corpus-fault fuzz/corpus-fault
+	t=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4 \
+	    - $(FUZZ_SECONDS) / 8 )); [ $$t -gt 0 ] || t=1; \
+	./$(FUZZ_B)fuzz/fuzz_message -max_total_time=$$t \
+	    -max_len=4096 $(FUZZ_FLAGS) \
+	    build-fuzz-corpus-message fuzz/corpus-message
 
 check:
 	sh tests/check.sh

@@ -40,6 +40,7 @@
 #include "address.h"
 #include "auth.h"
 #include "io.h"
+#include "message.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -71,16 +72,8 @@
  * (AUTH_FIELD_MAX each, base64-encoded). */
 #define AUTH_LINE_MAX	(IN_SMALL - 2)
 
-/*
- * The buffers, sized for an idle session to be one small allocation (the
- * README's memory section has the measurement).  IN_SMALL holds a whole
- * command line of LINE_MAX_ANY, with room to spare for a pipelined burst;
- * IN_CAP is allocated only while a message is read, many lines per read.
- * OUT_CAP holds the usual replies; a longer one is written directly.
- */
-#define IN_SMALL	1024	/* commands: inside the channel */
-#define IN_CAP		16384	/* message text: allocated for DATA */
-#define OUT_CAP		512	/* replies to one pipelined burst */
+/* The stream's buffers (stream.h) hold a whole command line of
+ * LINE_MAX_ANY; these are the session's own. */
 #define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
 #define DRAIN_MAX	65536	/* input dropped at the end (channel_drain) */
 /*
@@ -91,15 +84,6 @@
  */
 #define HELO_KEEP	64
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
-
-/* What the line reader returns besides "here is a line". */
-enum read_result {
-	READ_LINE = 1,
-	READ_EOF = 0,
-	READ_ERROR = -1,
-	READ_TIMEOUT = -2,
-	READ_TOO_LONG = -3
-};
 
 /* What lives for one message: MAIL to end of DATA (or RSET). */
 struct transaction {
@@ -112,23 +96,10 @@ struct transaction {
 	size_t		 rcpt_reply_count;
 };
 
-/* The message text being received, already unstuffed, CRLF made LF. */
-struct message_text {
-	char		*data;
-	size_t		 len, cap;
-	size_t		 raw;		/* bytes on the wire, for the size limit */
-	bool		 bol;		/* at the beginning of a line */
-	bool		 too_big;	/* over data_size_limit: stop keeping it */
-	bool		 no_memory;
-	bool		 bare_newline;	/* a CR or LF not part of CRLF */
-	bool		 cr_pending;	/* BDAT: a chunk ended in CR */
-};
-
 /* What lives for the connection. */
 struct smtpd_channel {
 	struct smtpd_server	*server;
 	const struct smtpd_config *cfg;
-	struct channel_io	 io;
 	int			 fd;		/* -1 when not a socket */
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	int			 peer_port;
@@ -150,28 +121,12 @@ struct smtpd_channel {
 	struct tls_session	*tls;		/* NULL: plaintext */
 	char			*auth_user;	/* NULL: no AUTH yet */
 
-	/* Line reader: bytes in[start, end) are unread; scan is where the
-	 * search for CRLF resumes.  in is in_small, or IN_CAP bytes of heap
-	 * while a message is read (channel_fill). */
-	char			*in;
-	size_t			 in_cap;
-	size_t			 in_start, in_end, in_scan;
-	bool			 discarding;	/* inside a line that is too long */
-	bool			 maybe_more;	/* the last read filled the buffer */
-	/* The line being read must be whole by then (ms, CLOCK_MONOTONIC;
-	 * 0: no line is being waited for). */
-	long long		 line_deadline;
-
-	size_t			 out_len;	/* bytes in out[] */
-	bool			 write_failed;
 	char			*reply;		/* smtpd_channel_reply(), or NULL */
 
-	/*
-	 * The buffers come last: the channel is one allocation of about 2 KB,
-	 * all an idle session has on the heap.
-	 */
-	char			 out[OUT_CAP];	/* replies not yet written */
-	char			 in_small[IN_SMALL];	/* commands */
+	/* The CRLF stream, last: its buffers need no clearing, and the
+	 * channel is one allocation of about 2 KB, all an idle session has
+	 * on the heap. */
+	struct stream		 st;
 };
 
 /* A command: the table's row.  check flags are tested in this order. */
@@ -238,39 +193,24 @@ static const struct command commands[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Output                                                              */
+/* Output and input: the stream (stream.c), within this session          */
 /* ------------------------------------------------------------------ */
 
-/* channel_flush - write the collected replies in one write. */
+/* channel_flush - write the collected replies in one write; a client
+ * that cannot be written to is not read from either. */
 static void
 channel_flush(struct smtpd_channel *ch)
 {
-	if (ch->out_len == 0 || ch->write_failed)
-		return;
-	if (ch->io.write(ch->io.ctx, ch->out, ch->out_len) < 0) {
-		/* The client is gone or stuck: nothing more to say to it. */
-		ch->write_failed = true;
+	if (!stream_flush(&ch->st))
 		ch->closing = true;
-	}
-	ch->out_len = 0;
 }
 
-/* channel_write - queue bytes of a reply, flushing when the buffer fills. */
+/* channel_write - queue bytes of a reply. */
 static void
 channel_write(struct smtpd_channel *ch, const char *s, size_t len)
 {
-	if (ch->out_len + len > OUT_CAP)
-		channel_flush(ch);
-	if (len > OUT_CAP) {
-		if (!ch->write_failed &&
-		    ch->io.write(ch->io.ctx, s, len) < 0) {
-			ch->write_failed = true;
-			ch->closing = true;
-		}
-		return;
-	}
-	memcpy(ch->out + ch->out_len, s, len);
-	ch->out_len += len;
+	if (!stream_write(&ch->st, s, len))
+		ch->closing = true;
 }
 
 /* is_bad_command_reply - 500, 501 or 503: a command we could not take;
@@ -319,118 +259,6 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 	channel_push(ch, buf);
 }
 
-/* ------------------------------------------------------------------ */
-/* Input                                                               */
-/* ------------------------------------------------------------------ */
-
-/* in_compact - move the unread bytes to the start of the buffer. */
-static void
-in_compact(struct smtpd_channel *ch)
-{
-	memmove(ch->in, ch->in + ch->in_start, ch->in_end - ch->in_start);
-	ch->in_end -= ch->in_start;
-	ch->in_scan -= ch->in_start;
-	ch->in_start = 0;
-}
-
-/*
- * in_grow - read a message through IN_CAP bytes of heap: 16 KB per
- * read, not 1 KB.  The unread bytes move along.  Without memory the
- * small buffer serves, only slower.
- */
-static void
-in_grow(struct smtpd_channel *ch)
-{
-	char *big = malloc(IN_CAP);
-
-	if (big == NULL) {
-		if (ch->in_start > 0 && ch->in_end == ch->in_cap)
-			in_compact(ch);
-		return;
-	}
-	memcpy(big, ch->in + ch->in_start, ch->in_end - ch->in_start);
-	ch->in_end -= ch->in_start;
-	ch->in_scan -= ch->in_start;
-	ch->in_start = 0;
-	ch->in = big;
-	ch->in_cap = IN_CAP;
-}
-
-/* in_shrink - the message and what followed it are read: give the large
- * buffer back, and wait for the next command in the small one. */
-static void
-in_shrink(struct smtpd_channel *ch)
-{
-	free(ch->in);
-	ch->in = ch->in_small;
-	ch->in_cap = IN_SMALL;
-}
-
-/*
- * channel_fill - read more input into the buffer.  Before a read that may
- * block, the queued replies are written: the client may be waiting for
- * them.  Returns bytes read, or a read_result <= 0.
- */
-static int
-channel_fill(struct smtpd_channel *ch)
-{
-	size_t space;
-	ssize_t n;
-
-	if (ch->in_start == ch->in_end) {
-		ch->in_start = ch->in_end = ch->in_scan = 0;
-		if (ch->in != ch->in_small && ch->state != SMTPD_DATA)
-			in_shrink(ch);
-	}
-	if (ch->state == SMTPD_DATA && ch->in == ch->in_small)
-		in_grow(ch);
-	else if (ch->in_start > 0 && ch->in_end == ch->in_cap)
-		in_compact(ch);
-	space = ch->in_cap - ch->in_end;
-
-	/*
-	 * Pipelining: if the last read filled the buffer, more is probably
-	 * waiting, and answering now would split the burst's replies.  Look
-	 * without blocking; only when nothing is pending do we flush.
-	 */
-	if (ch->out_len > 0 && ch->maybe_more) {
-		n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, false);
-		if (n > 0) {
-			ch->maybe_more = ((size_t)n == space);
-			ch->in_end += (size_t)n;
-			return (int)n;
-		}
-	}
-	channel_flush(ch);
-	if (ch->closing)
-		return READ_ERROR;
-	/*
-	 * The timeout bounds each read (SO_RCVTIMEO) and also each line: a
-	 * slowloris client sending a byte now and then, each in time, would
-	 * otherwise hold its thread forever.  Like Postfix's
-	 * smtpd_per_record_deadline; checked when a read returns, so a line
-	 * is cut off at most one timeout after its deadline.
-	 */
-	if (ch->cfg->timeout > 0 && ch->line_deadline == 0)
-		ch->line_deadline = now_ms() + ch->cfg->timeout * 1000LL;
-	/* A signal may interrupt the read: read again. */
-	do
-		n = ch->io.read(ch->io.ctx, ch->in + ch->in_end, space, true);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return READ_TIMEOUT;
-		return READ_ERROR;
-	}
-	if (n == 0)
-		return READ_EOF;
-	if (ch->line_deadline && now_ms() > ch->line_deadline)
-		return READ_TIMEOUT;
-	ch->maybe_more = ((size_t)n == space);
-	ch->in_end += (size_t)n;
-	return (int)n;
-}
-
 /* line_max - the longest line this session reads whole. */
 static size_t
 line_max(const struct smtpd_channel *ch)
@@ -440,274 +268,62 @@ line_max(const struct smtpd_channel *ch)
 }
 
 /*
- * channel_read_line - the next command line, without its CRLF, in
- * line and len (NUL-terminated in place).  Only CRLF ends a line, as in
- * Python: a bare LF is part of the line.  We don't want to store
- * infinitely long commands: past LINE_MAX_ANY (AUTH_LINE_MAX when AUTH
- * is on) the rest of the line is read and dropped, and READ_TOO_LONG is
- * returned at its end.
+ * channel_read_line - the next command line (stream_read_line).  We
+ * don't want to store infinitely long commands: past LINE_MAX_ANY
+ * (AUTH_LINE_MAX when AUTH is on) the rest of the line is read and
+ * dropped, and READ_TOO_LONG is returned at its end.
  */
 static int
 channel_read_line(struct smtpd_channel *ch, char **line, size_t *len)
 {
-	for (;;) {
-		char *p = ch->in + ch->in_scan;
-		char *end = ch->in + ch->in_end;
-		char *nl;
+	int r = stream_read_line(&ch->st, line_max(ch), ch->closing, line,
+	    len);
 
-		while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-			if (nl > ch->in + ch->in_start && nl[-1] == '\r') {
-				char *start = ch->in + ch->in_start;
-
-				ch->in_start = ch->in_scan =
-				    (size_t)(nl + 1 - ch->in);
-				ch->line_deadline = 0;
-				if (ch->discarding) {
-					ch->discarding = false;
-					return READ_TOO_LONG;
-				}
-				nl[-1] = '\0';
-				*line = start;
-				*len = (size_t)(nl - 1 - start);
-				return READ_LINE;
-			}
-			p = nl + 1;
-		}
-		ch->in_scan = ch->in_end;
-
-		if (ch->in_end - ch->in_start > line_max(ch) + 1) {
-			/* Keep only the last byte: it may be the CR of CRLF. */
-			ch->in_start = ch->in_scan = ch->in_end - 1;
-			ch->discarding = true;
-		}
-		int r = channel_fill(ch);
-		if (r <= 0)
-			return r;
-	}
+	if (ch->st.write_failed)
+		ch->closing = true;
+	return r;
 }
 
-/* ------------------------------------------------------------------ */
-/* Message text                                                        */
-/* ------------------------------------------------------------------ */
-
-/* message_reserve - room for n more bytes and a NUL. */
-static bool
-message_reserve(struct message_text *m, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (m->len + n + 1 <= m->cap)
-		return true;
-	cap = m->cap ? m->cap : 4096;
-	while (cap < m->len + n + 1)
-		cap *= 2;
-	if ((p = realloc(m->data, cap)) == NULL) {
-		m->no_memory = true;
-		return false;
-	}
-	m->data = p;
-	m->cap = cap;
-	return true;
-}
-
-/* message_add - keep n bytes of text (n raw bytes on the wire) unless the
- * message is already over the limit. */
+/* chunk_take - stream_read_chunk's hand-over of BDAT text. */
 static void
-message_add(struct smtpd_channel *ch, const char *s, size_t n, size_t raw)
+chunk_take(void *msg, const char *p, size_t n)
 {
-	struct message_text *m = &ch->msg;
-	size_t limit = ch->cfg->data_size_limit;
-
-	m->raw += raw;
-	if (m->too_big || m->no_memory)
-		return;
-	/* Python counts the text without the final CRLF: raw - 2. */
-	if (limit && m->raw > limit + 2) {
-		m->too_big = true;
-		return;
-	}
-	if (!message_reserve(m, n))
-		return;
-	memcpy(m->data + m->len, s, n);
-	m->len += n;
+	message_chunk(msg, p, n);
 }
 
-/*
- * message_scan - take message text from the input buffer; true when the
- * line "." has ended it.
- *
- * Only <CRLF>.<CRLF> ends the data (RFC 5321 section 4.1.1.4).  A bare LF
- * or CR, and so "\n.\n", "\r.\r", "\n.\r\n", is message text: reading any
- * of them as an end would let a client smuggle a second message past a
- * filter that reads the first one differently (CVE-2023-51764).  At the
- * start of a line a leading dot is removed (section 4.5.2).  CRLF becomes
- * LF, as Python's smtpd hands data to process_message.
- */
-static bool
-message_scan(struct smtpd_channel *ch)
-{
-	struct message_text *m = &ch->msg;
-	char *p = ch->in + ch->in_start;
-	char *end = ch->in + ch->in_end;
-	bool done = false;
-
-	while (p < end) {
-		if (m->bol && *p == '.') {
-			/* Wait for 3 bytes when they may be ".\r\n". */
-			if (end - p == 1 || (end - p == 2 && p[1] == '\r'))
-				break;
-			if (p[1] == '\r' && p[2] == '\n') {
-				p += 3;
-				ch->line_deadline = 0;
-				done = true;
-				break;
-			}
-			p++;
-			m->raw++;
-		}
-
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL) {
-			size_t n = (size_t)(end - p);
-
-			/* A final CR may be the first half of a CRLF. */
-			if (p[n - 1] == '\r')
-				n--;
-			if (n == 0)
-				break;
-			if (memchr(p, '\r', n) != NULL)
-				m->bare_newline = true;
-			message_add(ch, p, n, n);
-			p += n;
-			m->bol = false;
-			continue;
-		}
-		if (nl > p && nl[-1] == '\r') {
-			size_t n = (size_t)(nl - 1 - p);
-
-			if (n > 0 && memchr(p, '\r', n) != NULL)
-				m->bare_newline = true;
-			/* Copy the CR's place too, then make it the LF. */
-			message_add(ch, p, n + 1, n + 2);
-			if (!m->too_big && !m->no_memory)
-				m->data[m->len - 1] = '\n';
-			m->bol = true;
-			ch->line_deadline = 0;
-		} else {
-			m->bare_newline = true;		/* a bare LF */
-			message_add(ch, p, (size_t)(nl + 1 - p),
-			    (size_t)(nl + 1 - p));
-			m->bol = false;
-		}
-		p = nl + 1;
-	}
-	ch->in_start = ch->in_scan = (size_t)(p - ch->in);
-	return done;
-}
-
-/* message_start - an empty message, for DATA or a first BDAT chunk. */
-static void
-message_start(struct message_text *m)
-{
-	m->len = m->raw = 0;
-	m->bol = true;
-	m->too_big = m->no_memory = m->bare_newline = m->cr_pending = false;
-}
-
-/*
- * chunk_add - keep n bytes of a BDAT chunk.  The text is made what DATA
- * would have made of the same message: CRLF becomes LF (a CRLF may be
- * split between chunks: a final CR waits for the next byte), a bare CR or
- * LF is kept and noted; no dot is removed, for none was added.
- */
-static void
-chunk_add(struct smtpd_channel *ch, const char *p, size_t n)
-{
-	struct message_text *m = &ch->msg;
-
-	if (n > 0 && m->cr_pending) {
-		m->cr_pending = false;
-		if (*p == '\n') {
-			message_add(ch, "\n", 1, 1);
-			p++;
-			n--;
-		} else {
-			m->bare_newline = true;
-			message_add(ch, "\r", 1, 0);
-		}
-	}
-	while (n > 0) {
-		const char *nl = memchr(p, '\n', n);
-		size_t k;
-
-		if (nl == NULL) {
-			k = n;
-			if (p[k - 1] == '\r') {
-				m->cr_pending = true;
-				k--;
-				message_add(ch, "", 0, 1);	/* its byte */
-			}
-			if (k > 0 && memchr(p, '\r', k) != NULL)
-				m->bare_newline = true;
-			message_add(ch, p, k, k);
-			return;
-		}
-		k = (size_t)(nl - p);
-		if (k > 0 && p[k - 1] == '\r') {
-			if (k > 1 && memchr(p, '\r', k - 1) != NULL)
-				m->bare_newline = true;
-			message_add(ch, p, k - 1, k - 1);
-			message_add(ch, "\n", 1, 2);
-		} else {
-			m->bare_newline = true;		/* a bare LF */
-			message_add(ch, p, k + 1, k + 1);
-		}
-		p = nl + 1;
-		n -= k + 1;
-	}
-}
-
-/* channel_read_chunk - take exactly n bytes of input, kept as message
- * text or dropped: READ_LINE when all came, else a read_result <= 0.
- * The timeout bounds each read here, not the whole chunk, which may be
- * large. */
+/* channel_read_chunk - exactly n bytes of BDAT text, kept as the message
+ * or dropped: READ_LINE when all came, else a read_result <= 0. */
 static int
 channel_read_chunk(struct smtpd_channel *ch, unsigned long long n, bool keep)
 {
-	while (n > 0) {
-		size_t avail = ch->in_end - ch->in_start;
-		size_t take;
+	int r = stream_read_chunk(&ch->st, n, ch->state == SMTPD_DATA,
+	    ch->closing, keep ? chunk_take : NULL, &ch->msg);
 
-		if (avail == 0) {
-			int r = channel_fill(ch);
-
-			if (r <= 0)
-				return r;
-			continue;
-		}
-		take = avail < n ? avail : (size_t)n;
-		if (keep)
-			chunk_add(ch, ch->in + ch->in_start, take);
-		ch->in_start += take;
-		ch->in_scan = ch->in_start;
-		ch->line_deadline = 0;
-		n -= take;
-	}
-	return READ_LINE;
+	if (ch->st.write_failed)
+		ch->closing = true;
+	return r;
 }
 
-/* channel_read_data - read message text up to its end: READ_LINE when the
- * end was seen, else a read_result <= 0. */
+/* channel_read_data - read message text (message_scan) up to its end
+ * line: READ_LINE when it came, else a read_result <= 0. */
 static int
 channel_read_data(struct smtpd_channel *ch)
 {
 	for (;;) {
-		if (message_scan(ch))
+		const char *p;
+		size_t n = stream_unread(&ch->st, &p);
+		bool done, line_end;
+
+		n = message_scan(&ch->msg, p, n, &done, &line_end);
+		stream_consume(&ch->st, n, line_end);
+		if (done)
 			return READ_LINE;
-		int r = channel_fill(ch);
-		if (r <= 0)
+		int r = stream_fill(&ch->st, true, ch->closing);
+		if (r <= 0) {
+			if (ch->st.write_failed)
+				ch->closing = true;
 			return r;
+		}
 	}
 }
 
@@ -936,9 +552,7 @@ static void
 channel_rset(struct smtpd_channel *ch)
 {
 	transaction_reset(ch);
-	ch->msg.len = 0;
-	if (ch->msg.data)
-		ch->msg.data[0] = '\0';
+	message_clear(&ch->msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1227,7 +841,7 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 	}
 	if (channel_fault(ch, FAULT_DATA, ch->tx.mailfrom))
 		return;
-	message_start(&ch->msg);
+	message_start(&ch->msg, ch->cfg->data_size_limit);
 	ch->state = SMTPD_DATA;
 	channel_push(ch, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -1283,7 +897,7 @@ smtp_bdat(struct smtpd_channel *ch, char *arg)
 				return;
 			keep = false;
 		} else {
-			message_start(&ch->msg);
+			message_start(&ch->msg, ch->cfg->data_size_limit);
 			ch->tx.bdat = true;
 		}
 	}
@@ -1406,12 +1020,12 @@ channel_start_tls(struct smtpd_channel *ch)
 			fprintf(cfg->debug, "%s:%d TLS failed: %s\n",
 			    ch->peer_ip, ch->peer_port, err);
 		ch->closing = true;
-		ch->write_failed = true;	/* nothing more goes out */
+		ch->st.write_failed = true;	/* nothing more goes out */
 		return false;
 	}
-	ch->io.read = tls_read;
-	ch->io.write = tls_write;
-	ch->io.ctx = ch->tls;
+	ch->st.io.read = tls_read;
+	ch->st.io.write = tls_write;
+	ch->st.io.ctx = ch->tls;
 	if (cfg->debug)
 		fprintf(cfg->debug, "%s:%d TLS %s %s\n", ch->peer_ip,
 		    ch->peer_port, tls_protocol(ch->tls), tls_cipher(ch->tls));
@@ -1442,9 +1056,7 @@ smtp_starttls(struct smtpd_channel *ch, char *arg)
 	channel_flush(ch);
 	if (ch->closing)
 		return;
-	ch->in_start = ch->in_end = ch->in_scan = 0;
-	ch->maybe_more = false;
-	ch->discarding = false;
+	stream_reset(&ch->st);
 	if (channel_start_tls(ch))
 		session_forget(ch);
 }
@@ -1808,46 +1420,23 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 
 	ch->state = SMTPD_COMMAND;
 	ch->messages++;
-	if (bdat && m->cr_pending) {
-		/* The message ended in a CR: a bare one. */
-		m->cr_pending = false;
-		m->bare_newline = true;
-		message_add(ch, "\r", 1, 0);
-	}
-	/* Python counts DATA's text without its final CRLF; BDAT's chunks
-	 * are the message, every byte. */
-	if (ch->cfg->data_size_limit && m->raw > (bdat ? 0 : 2) &&
-	    m->raw - (bdat ? 0 : 2) > ch->cfg->data_size_limit)
-		m->too_big = true;
-	if (m->too_big) {
+	switch (message_end(m, bdat, ch->cfg->strict_newlines)) {
+	case MESSAGE_OK:
+		break;
+	case MESSAGE_TOO_BIG:
 		/* Unlike Python (which stays in DATA), the transaction ends. */
-		m->len = 0;
 		channel_push_each(ch, "552 Error: Too much mail data");
 		transaction_reset(ch);
 		return;
-	}
-	if (m->no_memory) {
-		m->len = 0;
+	case MESSAGE_NO_MEMORY:
 		channel_push_each(ch, "452 Error: insufficient system storage");
 		transaction_reset(ch);
 		return;
-	}
-	if (ch->cfg->strict_newlines && m->bare_newline) {
-		m->len = 0;
+	case MESSAGE_BARE_NEWLINE:
 		channel_push_each(ch, "550 5.5.2 bare CR or LF not allowed");
 		transaction_reset(ch);
 		return;
 	}
-	/* Python joins the lines and drops the final line ending (which a
-	 * chunked message need not have). */
-	if (m->len > 0 && (!bdat || m->data[m->len - 1] == '\n'))
-		m->len--;
-	if (!message_reserve(m, 0)) {
-		channel_push_each(ch, "452 Error: insufficient system storage");
-		transaction_reset(ch);
-		return;
-	}
-	m->data[m->len] = '\0';
 
 	memset(&msg, 0, sizeof(msg));
 	msg.peer_ip = ch->peer_ip;
@@ -1885,11 +1474,8 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	transaction_reset(ch);
 
 	/* Don't keep a huge buffer for an idle connection. */
-	if (m->cap > DATA_KEEP_MAX) {
-		free(m->data);
-		m->data = NULL;
-		m->cap = m->len = 0;
-	}
+	if (m->cap > DATA_KEEP_MAX)
+		message_free(m);
 }
 
 /* greet_fault - a connect rule answered instead of the greeting, or a
@@ -1942,27 +1528,6 @@ channel_goodbye(struct smtpd_channel *ch, int r)
 }
 
 /*
- * channel_drain - read and drop what the client sent after the command
- * that ended the session.  Closing a socket with input unread makes the
- * kernel reset the connection, and the reset can destroy our last reply
- * before the client reads it.  Only when the last read filled the buffer
- * (more may be waiting), and bounded: a client that keeps sending is cut
- * off all the same.
- */
-static void
-channel_drain(struct smtpd_channel *ch)
-{
-	size_t total = 0;
-	ssize_t n;
-
-	if (!ch->maybe_more || ch->write_failed)
-		return;
-	while (total < DRAIN_MAX &&
-	    (n = ch->io.read(ch->io.ctx, ch->in, ch->in_cap, false)) > 0)
-		total += (size_t)n;
-}
-
-/*
  * channel_run - the session: greet, then loop { read a line; look it up;
  * check; proceed } until QUIT, end of input, a timeout or a stop.
  */
@@ -1985,7 +1550,7 @@ channel_run(struct smtpd_channel *ch)
 		}
 		/* At a stop, a client between transactions is let go. */
 		if (atomic_load(&ch->server->stopping) &&
-		    ch->in_start == ch->in_end) {
+		    !stream_pending(&ch->st)) {
 			r = READ_LINE;
 			break;
 		}
@@ -2008,30 +1573,14 @@ channel_run(struct smtpd_channel *ch)
 	if (!ch->closing)
 		channel_goodbye(ch, r);
 	channel_flush(ch);
-	channel_drain(ch);
+	/* Input left unread would make close() reset the connection, and
+	 * the reset can destroy the last reply before the client reads it. */
+	stream_drain(&ch->st, DRAIN_MAX);
 }
 
 /* ------------------------------------------------------------------ */
 /* Sockets                                                             */
 /* ------------------------------------------------------------------ */
-
-/* socket_read - recv(2), blocking up to SO_RCVTIMEO when asked to wait. */
-static ssize_t
-socket_read(void *ctx, void *buf, size_t len, bool wait)
-{
-	int fd = (int)(intptr_t)ctx;
-
-	return recv(fd, buf, len, wait ? 0 : MSG_DONTWAIT);
-}
-
-/* socket_write - send all of buf; SO_SNDTIMEO bounds a client that does
- * not read.  send_all never raises SIGPIPE: a vanished client must not
- * kill the process. */
-static ssize_t
-socket_write(void *ctx, const void *buf, size_t len)
-{
-	return send_all((int)(intptr_t)ctx, buf, len);
-}
 
 struct smtpd_channel *
 channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
@@ -2042,12 +1591,10 @@ channel_new_io(struct smtpd_server *srv, const struct channel_io *io,
 	/* Not calloc: the buffers need no clearing. */
 	if ((ch = malloc(sizeof(*ch))) == NULL)
 		return NULL;
-	memset(ch, 0, offsetof(struct smtpd_channel, out));
-	ch->in = ch->in_small;
-	ch->in_cap = IN_SMALL;
+	memset(ch, 0, offsetof(struct smtpd_channel, st.out));
+	stream_init(&ch->st, io, srv->cfg.timeout);
 	ch->server = srv;
 	ch->cfg = &srv->cfg;
-	ch->io = *io;
 	ch->fd = -1;
 	snprintf(ch->peer_ip, sizeof(ch->peer_ip), "%s", peer_ip);
 	ch->peer_port = peer_port;
@@ -2081,8 +1628,7 @@ peer_format(const struct sockaddr *peer, char *ip, size_t ipsz, int *port)
 struct smtpd_channel *
 channel_new(struct smtpd_server *srv, int fd, const struct sockaddr *peer)
 {
-	struct channel_io io = { socket_read, socket_write,
-	    (void *)(intptr_t)fd };
+	struct channel_io io = stream_socket(fd);
 	char ip[INET6_ADDRSTRLEN] = "";
 	int port;
 	struct smtpd_channel *ch;
@@ -2109,9 +1655,8 @@ channel_free(struct smtpd_channel *ch)
 	params_clear(&ch->rcpt_options);
 	if (ch->seen_greeting != ch->helo_small)
 		free(ch->seen_greeting);
-	free(ch->msg.data);
-	if (ch->in != ch->in_small)
-		free(ch->in);
+	message_free(&ch->msg);
+	stream_free(&ch->st);
 	free(ch->reply);
 	free(ch);
 }

@@ -10,19 +10,10 @@
 
 #include "channel.h"
 #include "server_internal.h"
+#include "stream.h"
 
 #include <sys/types.h>
 #include <sys/socket.h>
-
-struct channel_io {
-	/* Like recv(2): bytes read, 0 at end of input, -1 with errno set.
-	 * When wait is false it must not block (EAGAIN: nothing pending);
-	 * when wait is true, EAGAIN means the read timed out. */
-	ssize_t	(*read)(void *ctx, void *buf, size_t len, bool wait);
-	/* Write all of buf or return -1. */
-	ssize_t	(*write)(void *ctx, const void *buf, size_t len);
-	void	*ctx;
-};
 
 /* channel_new - a session for an accepted socket (fd is the channel's). */
 struct smtpd_channel *channel_new(struct smtpd_server *, int fd,

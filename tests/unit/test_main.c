@@ -19,6 +19,8 @@ int	unit_add_proxyproto_tests(void);
 int	unit_add_lmtp_tests(void);
 /* test_address.c: the address and parameter parser alone. */
 int	unit_add_address_tests(void);
+/* test_message.c: the DATA and BDAT text codec alone. */
+int	unit_add_message_tests(void);
 /* test_fault.c: the fault rules alone. */
 int	unit_add_fault_tests(void);
 int	unit_add_auth_tests(void);
@@ -220,7 +222,7 @@ main(void)
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
 	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
-	    unit_add_compat_tests() != 0) {
+	    unit_add_compat_tests() != 0 || unit_add_message_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
 	}
