@@ -60,7 +60,8 @@ TLS_CFLAGS :=
 PC_REQUIRES =
 endif
 
-LIB_SRCS = server.c config.c listen.c channel.c stream.c message.c address.c handlers.c inbox.c relay.c proxy.c \
+LIB_SRCS = server.c config.c listen.c channel.c stage.c session.c stream.c \
+	   message.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * channel.c - one client's SMTP session: the line reader, the session and
- * transaction state, and the command table.
+ * channel.c - one client's SMTP session: the command table, the loop that
+ * reads and dispatches, the commands, and delivery under the mutex.
  *
  * A worker thread (server.c) calls channel_run(), which reads like this:
  *
@@ -21,19 +21,17 @@
  * message is answered once per recipient (channel_deliver_each).
  *
  * At each stage of the session (connect, HELO, MAIL, RCPT, DATA, the end
- * of the body, RSET, NOOP, QUIT) channel_fault asks the server's fault
- * rules (fault.c) first, after the command's own syntax and state checks
- * and before the hooks: a rule may answer instead, delay, or hang up.
+ * of the body, RSET, NOOP, QUIT) a command whose own syntax and state
+ * checks passed calls channel_stage (stage.c): the server's fault rules,
+ * then the hooks, may answer instead.
  *
  * The replies and their texts are Python's smtpd's, the contract on the
  * wire; where Python crashes or hangs, the comments say what we do.
  *
- * Input is read into a small buffer inside the channel and split into
- * lines there: no read per byte, no allocation per line.  A message is
- * read through a larger buffer, allocated for it and given back once the
- * input after it is consumed, so an idle session is one small allocation.
- * Replies are collected in an output buffer and written when no more input
- * is pending, so a pipelined burst (RFC 2920) is answered in one write.
+ * Around this file: stream.c reads lines and chunks and writes replies
+ * (a pipelined burst is answered in one write); message.c makes message
+ * text of DATA and BDAT; session.c is what hooks and handlers may read of
+ * a session; config.c made the greeting and the EHLO reply once.
  */
 #include "compat.h"
 #include "channel_internal.h"
@@ -73,61 +71,9 @@
 #define AUTH_LINE_MAX	(IN_SMALL - 2)
 
 /* The stream's buffers (stream.h) hold a whole command line of
- * LINE_MAX_ANY; these are the session's own. */
-#define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
+ * LINE_MAX_ANY. */
 #define DRAIN_MAX	65536	/* input dropped at the end (channel_drain) */
-/*
- * HELO names shorter than this are kept in the channel, not strdup()ed.
- * The first malloc() a thread makes gives it glibc's per-thread cache
- * (tcache, about 650 bytes), and an idle session that made none is that
- * much smaller.
- */
-#define HELO_KEEP	64
 #define DATA_KEEP_MAX	(1 << 20)	/* keep a data buffer this big between messages */
-
-/* What lives for one message: MAIL to end of DATA (or RSET). */
-struct transaction {
-	char		*mailfrom;	/* NULL: no MAIL yet */
-	char		**rcpttos;
-	size_t		 rcpt_count, rcpt_cap;
-	bool		 smtputf8;	/* Python's require_SMTPUTF8 */
-	bool		 bdat;		/* a BDAT chunk came: no DATA now */
-	char		**rcpt_reply;	/* LMTP: smtpd_channel_rcpt_reply() */
-	size_t		 rcpt_reply_count;
-};
-
-/* What lives for the connection. */
-struct smtpd_channel {
-	struct smtpd_server	*server;
-	const struct smtpd_config *cfg;
-	int			 fd;		/* -1 when not a socket */
-	char			 peer_ip[INET6_ADDRSTRLEN];
-	int			 peer_port;
-	bool			 proxied;	/* peer from a PROXY header */
-
-	_Atomic int		 state;		/* enum smtpd_channel_state */
-	char			*seen_greeting;	/* NULL before HELO/EHLO */
-	char			 helo_small[HELO_KEEP];	/* seen_greeting, if short */
-	bool			 extended_smtp;	/* EHLO was used */
-	bool			 closing;	/* QUIT, or an error: stop reading */
-	int			 junk;		/* bad commands in a row */
-	int			 messages;	/* ended with "." on this connection */
-	struct transaction	 tx;
-	struct message_text	 msg;
-	struct params		 mail_options;	/* of the MAIL that began tx */
-	struct params		 rcpt_options;	/* of the last RCPT, as Python */
-	void			*user_data;	/* the program's hooks' */
-	void			*handler_data;	/* the handler's own */
-	struct tls_session	*tls;		/* NULL: plaintext */
-	char			*auth_user;	/* NULL: no AUTH yet */
-
-	char			*reply;		/* smtpd_channel_reply(), or NULL */
-
-	/* The CRLF stream, last: its buffers need no clearing, and the
-	 * channel is one allocation of about 2 KB, all an idle session has
-	 * on the heap. */
-	struct stream		 st;
-};
 
 /* A command: the table's row.  check flags are tested in this order. */
 /* They are the public SMTPD_CMD_* of server.h: extra commands
@@ -192,13 +138,95 @@ static const struct command commands[] = {
 	{ "AUTH", smtp_auth, NEED_TLS | NEED_HELO | IF_AUTH },
 };
 
+static int	channel_read_line(struct smtpd_channel *, char **, size_t *);
+static int	channel_read_data(struct smtpd_channel *);
+static void	channel_command(struct smtpd_channel *, char *line, size_t len);
+static bool	channel_start_tls(struct smtpd_channel *);
+static void	channel_greet(struct smtpd_channel *);
+
+/*
+ * channel_run - the session: greet, then loop { read a line; look it up;
+ * check; proceed } until QUIT, end of input, a timeout or a stop.
+ */
+void
+channel_run(struct smtpd_channel *ch)
+{
+	int max_junk = ch->cfg->max_junk;
+	int r = READ_LINE;
+
+	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
+	if (ch->cfg->smtps && !channel_start_tls(ch))
+		return;
+	channel_greet(ch);
+	while (!ch->closing) {
+		if (ch->state == SMTPD_DATA) {
+			if ((r = channel_read_data(ch)) <= 0)
+				break;
+			channel_end_message(ch, false);
+			continue;
+		}
+		/* At a stop, a client between transactions is let go. */
+		if (atomic_load(&ch->server->stopping) &&
+		    !stream_pending(&ch->st)) {
+			r = READ_LINE;
+			break;
+		}
+		char *line;
+		size_t len;
+
+		r = channel_read_line(ch, &line, &len);
+		if (r == READ_TOO_LONG)
+			channel_push(ch, "500 Error: line too long");
+		else if (r == READ_LINE)
+			channel_command(ch, line, len);
+		else
+			break;
+		if (max_junk && ch->junk >= max_junk)
+			channel_pushf(ch, "421 %s Error: too many bad commands",
+			    ch->server->fqdn);
+	}
+	if (!ch->closing)
+		channel_goodbye(ch, r);
+	channel_flush(ch);
+	/* Input left unread would make close() reset the connection, and
+	 * the reset can destroy the last reply before the client reads it. */
+	stream_drain(&ch->st, DRAIN_MAX);
+}
+
+/* channel_greet - the 220 greeting, or a fault's or a connect hook's
+ * answer instead; a 4xx or 5xx one closes. */
+static void
+channel_greet(struct smtpd_channel *ch)
+{
+	if (channel_stage(ch, FAULT_CONNECT, ch->peer_ip, NULL) ||
+	    channel_stage(ch, FAULT_GREETING, ch->peer_ip, NULL))
+		return;
+	channel_push(ch, ch->server->greeting);
+}
+
+/* channel_goodbye - why the session ends, said as a 421 when the client
+ * can still hear it. */
+static void
+channel_goodbye(struct smtpd_channel *ch, int r)
+{
+	if (r == READ_TIMEOUT)
+		channel_pushf(ch, "421 %s Error: timeout exceeded",
+		    ch->server->fqdn);
+	else if (atomic_load(&ch->server->stopping) &&
+	    (r == READ_EOF || r == READ_LINE))
+		channel_pushf(ch, "421 %s Error: shutting down",
+		    ch->server->fqdn);
+	/* Otherwise the client left (mid-message too: nothing is kept) or
+	 * the connection failed: there is no one to tell. */
+}
+
 /* ------------------------------------------------------------------ */
 /* Output and input: the stream (stream.c), within this session          */
 /* ------------------------------------------------------------------ */
 
 /* channel_flush - write the collected replies in one write; a client
  * that cannot be written to is not read from either. */
-static void
+void
 channel_flush(struct smtpd_channel *ch)
 {
 	if (!stream_flush(&ch->st))
@@ -224,8 +252,9 @@ is_bad_command_reply(const char *reply)
 	    strncmp(reply, "535", 3) == 0 || strncmp(reply, "538", 3) == 0;
 }
 
-/* channel_push - queue one reply line (Python's push: adds CRLF). */
-static void
+/* channel_push - queue one reply line (Python's push: adds CRLF); a 421
+ * closes the session. */
+void
 channel_push(struct smtpd_channel *ch, const char *reply)
 {
 	size_t len = strlen(reply);
@@ -244,10 +273,14 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 		ch->junk++;
 	else if (reply[0] == '2' || strncmp(reply, "354", 3) == 0)
 		ch->junk = 0;	/* not AUTH's 334: a dialogue is not success */
+	/* 421: the service is closing the channel (RFC 5321 section 3.8),
+	 * whoever answered: the session ends once the reply is out. */
+	if (strncmp(reply, "421", 3) == 0)
+		ch->closing = true;
 }
 
 /* channel_pushf - queue a formatted reply line. */
-static void __attribute__((format(printf, 2, 3)))
+void
 channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 {
 	char buf[REPLY_MAX];
@@ -328,197 +361,6 @@ channel_read_data(struct smtpd_channel *ch)
 }
 
 /* ------------------------------------------------------------------ */
-/* Hooks                                                               */
-/* ------------------------------------------------------------------ */
-
-/* The hooks, named so that one function can call any of them. */
-enum hook {
-	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
-	HOOK_RESET, HOOK_DISCONNECT, HOOK_AUTH
-};
-
-/* hook_call - one set of hooks' hook: its reply, or NULL (also when it
- * is not set, or is one that has no reply). */
-static const char *
-hook_call(struct smtpd_channel *ch, const struct smtpd_hooks *h, void *ctx,
-    enum hook which, const char *arg, const struct smtpd_message *m)
-{
-	switch (which) {
-	case HOOK_CONNECT:
-		return h->on_connect ? h->on_connect(ch, ctx) : NULL;
-	case HOOK_HELO:
-		return h->on_helo ? h->on_helo(ch, arg, ctx) : NULL;
-	case HOOK_MAIL:
-		return h->on_mail ? h->on_mail(ch, arg, ctx) : NULL;
-	case HOOK_RCPT:
-		return h->on_rcpt ? h->on_rcpt(ch, arg, ctx) : NULL;
-	case HOOK_DATA:
-		return h->on_data ? h->on_data(ch, m, ctx) : NULL;
-	case HOOK_RESET:
-		if (h->on_reset)
-			h->on_reset(ch, ctx);
-		return NULL;
-	case HOOK_DISCONNECT:
-		if (h->on_disconnect)
-			h->on_disconnect(ch, ctx);
-		return NULL;
-	case HOOK_AUTH:
-		return h->on_auth ? h->on_auth(ch, arg, ctx) : NULL;
-	}
-	return NULL;
-}
-
-/* hook_run - the configuration's hook, then the handler's: the first
- * reply wins (server.h); hooks without a reply both run. */
-static const char *
-hook_run(struct smtpd_channel *ch, enum hook which, const char *arg,
-    const struct smtpd_message *m)
-{
-	const struct smtpd_config *c = ch->cfg;
-	const char *r;
-
-	r = hook_call(ch, &c->hooks, c->hooks.ctx, which, arg, m);
-	if (r == NULL)
-		r = hook_call(ch, &c->handler.hooks, c->handler.ctx, which,
-		    arg, m);
-	return r;
-}
-
-/* ------------------------------------------------------------------ */
-/* Faults                                                              */
-/* ------------------------------------------------------------------ */
-
-static void	channel_push_each(struct smtpd_channel *, const char *);
-
-/* The poll step of a delay: how soon a stop is noticed. */
-#define FAULT_SLEEP_STEP_MS	50
-
-/*
- * channel_sleep - a fault's delay, in this client's thread only: other
- * clients go on.  No longer than --timeout, which bounds every wait of a
- * session, and cut short by a stop (false) so that smtpd_server_stop
- * never waits for it.
- */
-static bool
-channel_sleep(struct smtpd_channel *ch, long long ms)
-{
-	long long end;
-
-	if (ch->cfg->timeout > 0 && ms > ch->cfg->timeout * 1000LL)
-		ms = ch->cfg->timeout * 1000LL;
-	/* What was answered before this command is not held back by it. */
-	channel_flush(ch);
-	end = now_ms() + ms;
-	for (;;) {
-		long long left = end - now_ms();
-		struct timespec ts;
-
-		if (atomic_load(&ch->server->stopping))
-			return false;
-		if (left <= 0)
-			return true;
-		if (left > FAULT_SLEEP_STEP_MS)
-			left = FAULT_SLEEP_STEP_MS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = left * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* fault_log - one line per fault that fires, with -d: the stage and its
- * subject, the rule, and what it does.  One fprintf, so that the lines of
- * clients logging at once do not mix. */
-static void
-fault_log(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
-    const struct fault_action *a)
-{
-	char what[FAULT_REPLY_MAX + 32];
-
-	if (ch->cfg->debug == NULL)
-		return;
-	if (a->kind == FAULT_DROP)
-		snprintf(what, sizeof(what), "drop");
-	else if (a->kind == FAULT_DELAY)
-		snprintf(what, sizeof(what), "delay %lldms%s%s", a->delay_ms,
-		    a->reply[0] ? ", " : "", a->reply);
-	else
-		snprintf(what, sizeof(what), "%s", a->reply);
-	fprintf(ch->cfg->debug, "%s:%d fault %s <%s>: %s -> %s\n", ch->peer_ip,
-	    ch->peer_port, fault_stage_name(st), subject ? subject : "",
-	    a->rule, what);
-}
-
-/* faults_on - whether a fault rule may fire at all (without rules, this
- * load and no more; docs/TOUR.md section 7 says why it matters). */
-static inline bool
-faults_on(const struct smtpd_channel *ch)
-{
-	return atomic_load_explicit(&ch->server->faults.set,
-	    memory_order_acquire) != NULL;
-}
-
-/* fault_fire - channel_fault, with what fired in *a. */
-static bool
-fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
-    struct fault_action *a)
-{
-	if (!fault_slot_check(&ch->server->faults, st, subject, a))
-		return false;
-	fault_log(ch, st, subject, a);
-	if (a->kind == FAULT_DELAY) {
-		if (!channel_sleep(ch, a->delay_ms)) {
-			channel_pushf(ch, "421 %s Error: shutting down",
-			    ch->server->fqdn);
-			ch->closing = true;
-			return true;
-		}
-		if (a->reply[0] == '\0')
-			return false;
-	}
-	if (a->kind == FAULT_DROP) {
-		/* Replies to earlier commands still go out, then nothing. */
-		ch->closing = true;
-		return true;
-	}
-	/* After the body, LMTP answers once for every recipient. */
-	if (st == FAULT_DOT)
-		channel_push_each(ch, a->reply);
-	else
-		channel_push(ch, a->reply);
-	if (strncmp(a->reply, "421", 3) == 0)
-		ch->closing = true;
-	return true;
-}
-
-/* fault_fire_frame - fault_fire, with its struct fault_action. */
-static __attribute__((noinline)) bool
-fault_fire_frame(struct smtpd_channel *ch, enum fault_stage st,
-    const char *subject)
-{
-	struct fault_action a;
-
-	return fault_fire(ch, st, subject, &a);
-}
-
-/*
- * channel_fault - the fault rules at this stage, for this subject (the
- * client's address, the HELO name, the MAIL or RCPT address, the
- * transaction's sender: fault.h).  Returns true when a rule answered in
- * the command's place (it then has no effect) or hung up; false to go on,
- * also after a delay without a reply.  A 421 closes the connection once
- * it is sent (RFC 5321 section 3.8).
- *
- * FAULT_AUTH is AUTH's (smtp_auth): the subject is the user who tried,
- * and a rule's reply replaces the login's outcome.
- */
-bool
-channel_fault(struct smtpd_channel *ch, enum fault_stage st,
-    const char *subject)
-{
-	return faults_on(ch) && fault_fire_frame(ch, st, subject);
-}
-
-/* ------------------------------------------------------------------ */
 /* State                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -563,7 +405,6 @@ channel_rset(struct smtpd_channel *ch)
 static bool
 greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 {
-	const char *r;
 	char *copy;
 
 	if (*arg == '\0') {
@@ -575,12 +416,8 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 		channel_push(ch, "503 Duplicate HELO/EHLO");
 		return false;
 	}
-	if (channel_fault(ch, FAULT_HELO, arg))
+	if (channel_stage(ch, FAULT_HELO, arg, NULL))
 		return false;
-	if ((r = hook_run(ch, HOOK_HELO, arg, NULL)) != NULL) {
-		channel_push(ch, r);
-		return false;
-	}
 	/* A usual name is kept inside the channel: an idle session then
 	 * has made no allocation in its thread (see HELO_KEEP). */
 	if (strlen(arg) < sizeof(ch->helo_small))
@@ -631,7 +468,7 @@ static void
 smtp_noop(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
-	if (channel_fault(ch, FAULT_NOOP, ch->tx.mailfrom))
+	if (channel_stage(ch, FAULT_NOOP, ch->tx.mailfrom, NULL))
 		return;
 	channel_push(ch, "250 OK");
 }
@@ -641,7 +478,7 @@ static void
 smtp_quit(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
-	if (channel_fault(ch, FAULT_QUIT, ch->tx.mailfrom))
+	if (channel_stage(ch, FAULT_QUIT, ch->tx.mailfrom, NULL))
 		return;
 	channel_push(ch, "221 Bye");
 	ch->closing = true;
@@ -664,7 +501,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 	static const char *const known_size[] = { "SIZE", NULL };
 	const char *const *known;
 	char address[LINE_MAX_ANY + 3], *rest, *a;
-	const char *v, *r;
+	const char *v;
 	bool smtputf8 = false;
 
 	if ((a = address_after_keyword(arg, "FROM:")) == NULL ||
@@ -730,7 +567,6 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 	    ch->messages >= cfg->max_messages_per_connection) {
 		channel_push(ch, "421 4.7.0 Too many messages on this "
 		    "connection");
-		ch->closing = true;
 		return;
 	}
 	if (cfg->rate_per_sec > 0 &&
@@ -738,12 +574,8 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "451 4.7.0 Rate limit exceeded");
 		return;
 	}
-	if (channel_fault(ch, FAULT_MAIL, address))
+	if (channel_stage(ch, FAULT_MAIL, address, NULL))
 		return;
-	if ((r = hook_run(ch, HOOK_MAIL, address, NULL)) != NULL) {
-		channel_push(ch, r);
-		return;
-	}
 	if ((ch->tx.mailfrom = strdup(address)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
@@ -761,7 +593,6 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 	    "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]" :
 	    "501 Syntax: RCPT TO: <address>";
 	char address[LINE_MAX_ANY + 3], *rest, *a, *copy;
-	const char *r;
 
 	if ((a = address_after_keyword(arg, "TO:")) == NULL ||
 	    !address_parse(a, address, sizeof(address), &rest) ||
@@ -803,15 +634,12 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		tx->rcpttos = v;
 		tx->rcpt_cap = cap;
 	}
-	if (channel_fault(ch, FAULT_RCPT, address))
-		return;
 	if ((copy = strdup(address)) == NULL) {
 		channel_push(ch, "451 Error: out of memory");
 		return;
 	}
-	if ((r = hook_run(ch, HOOK_RCPT, address, NULL)) != NULL) {
+	if (channel_stage(ch, FAULT_RCPT, address, NULL)) {
 		free(copy);
-		channel_push(ch, r);
 		return;
 	}
 	tx->rcpttos[tx->rcpt_count++] = copy;
@@ -823,7 +651,7 @@ static void
 smtp_rset(struct smtpd_channel *ch, char *arg)
 {
 	(void)arg;
-	if (channel_fault(ch, FAULT_RSET, ch->tx.mailfrom))
+	if (channel_stage(ch, FAULT_RSET, ch->tx.mailfrom, NULL))
 		return;
 	channel_rset(ch);
 	channel_push(ch, "250 OK");
@@ -839,7 +667,7 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "503 Error: BDAT in progress; DATA not allowed");
 		return;
 	}
-	if (channel_fault(ch, FAULT_DATA, ch->tx.mailfrom))
+	if (channel_stage(ch, FAULT_DATA, ch->tx.mailfrom, NULL))
 		return;
 	message_start(&ch->msg, ch->cfg->data_size_limit);
 	ch->state = SMTPD_DATA;
@@ -892,7 +720,7 @@ smtp_bdat(struct smtpd_channel *ch, char *arg)
 	if (keep && !ch->tx.bdat) {
 		/* The first chunk is the fault rules' DATA stage; a refused
 		 * one is read and dropped, to stay in step. */
-		if (channel_fault(ch, FAULT_DATA, ch->tx.mailfrom)) {
+		if (channel_stage(ch, FAULT_DATA, ch->tx.mailfrom, NULL)) {
 			if (ch->closing)
 				return;
 			keep = false;
@@ -1061,7 +889,6 @@ smtp_starttls(struct smtpd_channel *ch, char *arg)
 		session_forget(ch);
 }
 
-static void	channel_goodbye(struct smtpd_channel *, int);
 
 /* auth_read - the client's next line in an AUTH dialogue, or NULL when
  * the session ends (the reason said, as for any read). */
@@ -1350,7 +1177,7 @@ channel_deliver(struct smtpd_channel *ch, const struct smtpd_message *m)
 
 /* channel_push_each - the same reply for every recipient (LMTP) or once
  * (SMTP). */
-static void
+void
 channel_push_each(struct smtpd_channel *ch, const char *reply)
 {
 	size_t n = ch->cfg->lmtp ? ch->tx.rcpt_count : 1;
@@ -1459,13 +1286,11 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	}
 	/* After the body, before delivery: a message a rule refuses (or
 	 * hangs up on) is never delivered. */
-	if (channel_fault(ch, FAULT_DOT, tx->mailfrom)) {
+	if (channel_stage(ch, FAULT_DOT, tx->mailfrom, &msg)) {
 		transaction_reset(ch);
 		return;
 	}
-	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) != NULL)
-		channel_push_each(ch, r);
-	else if (ch->cfg->lmtp)
+	if (ch->cfg->lmtp)
 		channel_deliver_each(ch, &msg);
 	else {
 		r = channel_deliver(ch, &msg);
@@ -1476,106 +1301,6 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	/* Don't keep a huge buffer for an idle connection. */
 	if (m->cap > DATA_KEEP_MAX)
 		message_free(m);
-}
-
-/* greet_fault - a connect rule answered instead of the greeting, or a
- * greeting rule before it: true. */
-static __attribute__((noinline)) bool
-greet_fault(struct smtpd_channel *ch)
-{
-	struct fault_action a;
-
-	if (!fault_fire(ch, FAULT_CONNECT, ch->peer_ip, &a) &&
-	    !fault_fire(ch, FAULT_GREETING, ch->peer_ip, &a))
-		return false;
-	if (a.reply[0] == '4' || a.reply[0] == '5')
-		ch->closing = true;
-	return true;
-}
-
-/* channel_greet - the 220 greeting, or a fault's or a connect hook's
- * answer instead; a 4xx or 5xx one closes. */
-static void
-channel_greet(struct smtpd_channel *ch)
-{
-	const char *r;
-
-	if (faults_on(ch) && greet_fault(ch))
-		return;
-	if ((r = hook_run(ch, HOOK_CONNECT, NULL, NULL)) != NULL) {
-		channel_push(ch, r);
-		if (r[0] == '4' || r[0] == '5')
-			ch->closing = true;
-		return;
-	}
-	channel_push(ch, ch->server->greeting);
-}
-
-/* channel_goodbye - why the session ends, said as a 421 when the client
- * can still hear it. */
-static void
-channel_goodbye(struct smtpd_channel *ch, int r)
-{
-	if (r == READ_TIMEOUT)
-		channel_pushf(ch, "421 %s Error: timeout exceeded",
-		    ch->server->fqdn);
-	else if (atomic_load(&ch->server->stopping) &&
-	    (r == READ_EOF || r == READ_LINE))
-		channel_pushf(ch, "421 %s Error: shutting down",
-		    ch->server->fqdn);
-	/* Otherwise the client left (mid-message too: nothing is kept) or
-	 * the connection failed: there is no one to tell. */
-}
-
-/*
- * channel_run - the session: greet, then loop { read a line; look it up;
- * check; proceed } until QUIT, end of input, a timeout or a stop.
- */
-void
-channel_run(struct smtpd_channel *ch)
-{
-	int max_junk = ch->cfg->max_junk;
-	int r = READ_LINE;
-
-	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
-	if (ch->cfg->smtps && !channel_start_tls(ch))
-		return;
-	channel_greet(ch);
-	while (!ch->closing) {
-		if (ch->state == SMTPD_DATA) {
-			if ((r = channel_read_data(ch)) <= 0)
-				break;
-			channel_end_message(ch, false);
-			continue;
-		}
-		/* At a stop, a client between transactions is let go. */
-		if (atomic_load(&ch->server->stopping) &&
-		    !stream_pending(&ch->st)) {
-			r = READ_LINE;
-			break;
-		}
-		char *line;
-		size_t len;
-
-		r = channel_read_line(ch, &line, &len);
-		if (r == READ_TOO_LONG)
-			channel_push(ch, "500 Error: line too long");
-		else if (r == READ_LINE)
-			channel_command(ch, line, len);
-		else
-			break;
-		if (max_junk && ch->junk >= max_junk) {
-			channel_pushf(ch, "421 %s Error: too many bad commands",
-			    ch->server->fqdn);
-			ch->closing = true;
-		}
-	}
-	if (!ch->closing)
-		channel_goodbye(ch, r);
-	channel_flush(ch);
-	/* Input left unread would make close() reset the connection, and
-	 * the reset can destroy the last reply before the client reads it. */
-	stream_drain(&ch->st, DRAIN_MAX);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1678,179 +1403,4 @@ channel_set_proxied(struct smtpd_channel *ch, const struct sockaddr *peer)
 {
 	peer_format(peer, ch->peer_ip, sizeof(ch->peer_ip), &ch->peer_port);
 	ch->proxied = true;
-}
-
-/* ------------------------------------------------------------------ */
-/* Accessors for hooks and handlers                                    */
-/* ------------------------------------------------------------------ */
-
-const char *
-smtpd_channel_peer_ip(const struct smtpd_channel *ch)
-{
-	return ch->peer_ip;
-}
-
-int
-smtpd_channel_peer_port(const struct smtpd_channel *ch)
-{
-	return ch->peer_port;
-}
-
-const char *
-smtpd_channel_helo(const struct smtpd_channel *ch)
-{
-	return ch->seen_greeting ? ch->seen_greeting : "";
-}
-
-bool
-smtpd_channel_extended(const struct smtpd_channel *ch)
-{
-	return ch->extended_smtp;
-}
-
-const char *
-smtpd_channel_mailfrom(const struct smtpd_channel *ch)
-{
-	return ch->tx.mailfrom;
-}
-
-size_t
-smtpd_channel_rcpt_count(const struct smtpd_channel *ch)
-{
-	return ch->tx.rcpt_count;
-}
-
-const char *
-smtpd_channel_rcpt(const struct smtpd_channel *ch, size_t i)
-{
-	return i < ch->tx.rcpt_count ? ch->tx.rcpttos[i] : NULL;
-}
-
-size_t
-smtpd_channel_mail_option_count(const struct smtpd_channel *ch)
-{
-	return ch->mail_options.count;
-}
-
-const char *
-smtpd_channel_mail_option(const struct smtpd_channel *ch, size_t i)
-{
-	return i < ch->mail_options.count ? ch->mail_options.item[i] : NULL;
-}
-
-const char *
-smtpd_channel_received_data(const struct smtpd_channel *ch, size_t *len)
-{
-	if (len)
-		*len = ch->msg.data ? ch->msg.len : 0;
-	return ch->msg.data ? ch->msg.data : "";
-}
-
-enum smtpd_channel_state
-smtpd_channel_state(const struct smtpd_channel *ch)
-{
-	return ch->state;
-}
-
-const char *
-smtpd_channel_fqdn(const struct smtpd_channel *ch)
-{
-	return ch->server->fqdn;
-}
-
-struct smtpd_server *
-smtpd_channel_server(const struct smtpd_channel *ch)
-{
-	return ch->server;
-}
-
-void *
-smtpd_channel_get_data(const struct smtpd_channel *ch)
-{
-	return ch->user_data;
-}
-
-void
-smtpd_channel_set_data(struct smtpd_channel *ch, void *data)
-{
-	ch->user_data = data;
-}
-
-void *
-smtpd_channel_handler_data(const struct smtpd_channel *ch)
-{
-	return ch->handler_data;
-}
-
-void
-smtpd_channel_set_handler_data(struct smtpd_channel *ch, void *data)
-{
-	ch->handler_data = data;
-}
-
-bool
-smtpd_channel_proxied(const struct smtpd_channel *ch)
-{
-	return ch->proxied;
-}
-
-const char *
-smtpd_channel_rcpt_reply(struct smtpd_channel *ch, size_t i,
-    const char *fmt, ...)
-{
-	struct transaction *tx = &ch->tx;
-	va_list ap;
-	char *s;
-	int n;
-
-	if (i >= tx->rcpt_count)
-		return "451 4.3.0 Error: no such recipient";
-	if (tx->rcpt_reply == NULL) {
-		tx->rcpt_reply = calloc(tx->rcpt_count, sizeof(*tx->rcpt_reply));
-		if (tx->rcpt_reply == NULL)
-			return "451 4.3.0 Error: out of memory";
-		tx->rcpt_reply_count = tx->rcpt_count;
-	}
-	if (i >= tx->rcpt_reply_count)
-		return "451 4.3.0 Error: no such recipient";
-	va_start(ap, fmt);
-	n = compat_vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return "451 4.3.0 Error: out of memory";
-	free(tx->rcpt_reply[i]);
-	tx->rcpt_reply[i] = s;
-	return s;
-}
-
-const char *
-smtpd_channel_auth_user(const struct smtpd_channel *ch)
-{
-	return ch->auth_user;
-}
-
-const char *
-smtpd_channel_tls_protocol(const struct smtpd_channel *ch)
-{
-	return tls_protocol(ch->tls);
-}
-
-const char *
-smtpd_channel_tls_cipher(const struct smtpd_channel *ch)
-{
-	return tls_cipher(ch->tls);
-}
-
-const char *
-smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* Few sessions need it: it is not part of the channel. */
-	if (ch->reply == NULL && (ch->reply = malloc(REPLY_MAX)) == NULL)
-		return "451 Error: out of memory";
-	va_start(ap, fmt);
-	vsnprintf(ch->reply, REPLY_MAX, fmt, ap);
-	va_end(ap);
-	return ch->reply;
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * channel_internal.h - between server.c and channel.c, and for tests and
- * the fuzzer, which drive a channel without a network.  A channel reads
- * and writes through channel_io, so the same code runs on a socket or on
- * bytes in memory.  Not installed.
+ * channel_internal.h - a session's state, shared by the files of the
+ * session (channel.c, the story; stage.c, the fault rules and hooks at
+ * each stage; session.c, the accessors hooks and handlers read it
+ * through), by server.c, and by the tests and the fuzzer, which drive a
+ * channel without a network.  A channel reads and writes through
+ * channel_io (stream.h), so the same code runs on a socket or on bytes in
+ * memory.  Not installed.
  */
 #ifndef SMTPD_CHANNEL_INTERNAL_H
 #define SMTPD_CHANNEL_INTERNAL_H
@@ -11,9 +14,88 @@
 #include "channel.h"
 #include "server_internal.h"
 #include "stream.h"
+#include "message.h"
+#include "address.h"
+
+#include <netinet/in.h>
+#include <stdatomic.h>
 
 #include <sys/types.h>
 #include <sys/socket.h>
+
+/*
+ * HELO names shorter than this are kept in the channel, not strdup()ed.
+ * The first malloc() a thread makes gives it glibc's per-thread cache
+ * (tcache, about 650 bytes), and an idle session that made none is that
+ * much smaller.
+ */
+#define HELO_KEEP	64
+#define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
+
+/* What lives for one message: MAIL to end of DATA (or RSET). */
+struct transaction {
+	char		*mailfrom;	/* NULL: no MAIL yet */
+	char		**rcpttos;
+	size_t		 rcpt_count, rcpt_cap;
+	bool		 smtputf8;	/* Python's require_SMTPUTF8 */
+	bool		 bdat;		/* a BDAT chunk came: no DATA now */
+	char		**rcpt_reply;	/* LMTP: smtpd_channel_rcpt_reply() */
+	size_t		 rcpt_reply_count;
+};
+
+/* What lives for the connection. */
+struct smtpd_channel {
+	struct smtpd_server	*server;
+	const struct smtpd_config *cfg;
+	int			 fd;		/* -1 when not a socket */
+	char			 peer_ip[INET6_ADDRSTRLEN];
+	int			 peer_port;
+	bool			 proxied;	/* peer from a PROXY header */
+
+	_Atomic int		 state;		/* enum smtpd_channel_state */
+	char			*seen_greeting;	/* NULL before HELO/EHLO */
+	char			 helo_small[HELO_KEEP];	/* seen_greeting, if short */
+	bool			 extended_smtp;	/* EHLO was used */
+	bool			 closing;	/* QUIT, or an error: stop reading */
+	int			 junk;		/* bad commands in a row */
+	int			 messages;	/* ended with "." on this connection */
+	struct transaction	 tx;
+	struct message_text	 msg;
+	struct params		 mail_options;	/* of the MAIL that began tx */
+	struct params		 rcpt_options;	/* of the last RCPT, as Python */
+	void			*user_data;	/* the program's hooks' */
+	void			*handler_data;	/* the handler's own */
+	struct tls_session	*tls;		/* NULL: plaintext */
+	char			*auth_user;	/* NULL: no AUTH yet */
+
+	char			*reply;		/* smtpd_channel_reply(), or NULL */
+
+	/* The CRLF stream, last: its buffers need no clearing, and the
+	 * channel is one allocation of about 2 KB, all an idle session has
+	 * on the heap. */
+	struct stream		 st;
+};
+
+/* The hooks, named so that one function can call any of them. */
+enum hook {
+	HOOK_CONNECT, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
+	HOOK_RESET, HOOK_DISCONNECT, HOOK_AUTH
+};
+
+/* In channel.c, for stage.c: queue one reply line (a 421 closes the
+ * session once it is sent); a formatted one; one per recipient in LMTP
+ * after the body; write what is queued. */
+void		 channel_push(struct smtpd_channel *, const char *reply);
+void		 channel_pushf(struct smtpd_channel *, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 channel_push_each(struct smtpd_channel *, const char *reply);
+void		 channel_flush(struct smtpd_channel *);
+
+/* In stage.c: the hooks, and what runs at a stage (see there). */
+const char	*hook_run(struct smtpd_channel *, enum hook, const char *arg,
+		    const struct smtpd_message *);
+bool		 channel_stage(struct smtpd_channel *, enum fault_stage,
+		    const char *subject, const struct smtpd_message *);
 
 /* channel_new - a session for an accepted socket (fd is the channel's). */
 struct smtpd_channel *channel_new(struct smtpd_server *, int fd,
