@@ -61,11 +61,11 @@ PC_REQUIRES =
 endif
 
 LIB_SRCS = server.c config.c listen.c channel.c stage.c session.c stream.c \
-	   message.c address.c handlers.c inbox.c relay.c proxy.c \
+	   message.c address.c handlers.c inbox.c relay.c pureproxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
-	   server_internal.h channel_internal.h proxy_internal.h address.h \
+	   server_internal.h channel_internal.h relaying.h address.h \
 	   proxyproto.h fault.h tls.h auth.h compat.h stream.h message.h
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)

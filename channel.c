@@ -176,7 +176,7 @@ channel_run(struct smtpd_channel *ch)
 
 		r = channel_read_line(ch, &line, &len);
 		if (r == READ_TOO_LONG)
-			channel_push(ch, "500 Error: line too long");
+			channel_push(ch, REPLY_TOO_LONG);
 		else if (r == READ_LINE)
 			channel_command(ch, line, len);
 		else
@@ -214,7 +214,7 @@ channel_goodbye(struct smtpd_channel *ch, int r)
 		    ch->server->fqdn);
 	else if (atomic_load(&ch->server->stopping) &&
 	    (r == READ_EOF || r == READ_LINE))
-		channel_pushf(ch, "421 %s Error: shutting down",
+		channel_pushf(ch, REPLY_SHUTTING_DOWN,
 		    ch->server->fqdn);
 	/* Otherwise the client left (mid-message too: nothing is kept) or
 	 * the connection failed: there is no one to tell. */
@@ -296,7 +296,7 @@ channel_pushf(struct smtpd_channel *ch, const char *fmt, ...)
 static size_t
 line_max(const struct smtpd_channel *ch)
 {
-	return ch->cfg->auth_secret || ch->cfg->auth_any ? AUTH_LINE_MAX :
+	return ch->server->offer_auth ? AUTH_LINE_MAX :
 	    LINE_MAX_ANY;
 }
 
@@ -330,7 +330,7 @@ static int
 channel_read_chunk(struct smtpd_channel *ch, unsigned long long n, bool keep)
 {
 	int r = stream_read_chunk(&ch->st, n, ch->state == SMTPD_DATA,
-	    ch->closing, keep ? chunk_take : NULL, &ch->msg);
+	    ch->closing, keep ? chunk_take : NULL, &ch->tx.msg);
 
 	if (ch->st.write_failed)
 		ch->closing = true;
@@ -347,7 +347,7 @@ channel_read_data(struct smtpd_channel *ch)
 		size_t n = stream_unread(&ch->st, &p);
 		bool done, line_end;
 
-		n = message_scan(&ch->msg, p, n, &done, &line_end);
+		n = message_scan(&ch->tx.msg, p, n, &done, &line_end);
 		stream_consume(&ch->st, n, line_end);
 		if (done)
 			return READ_LINE;
@@ -388,22 +388,34 @@ transaction_reset(struct smtpd_channel *ch)
 		hook_run(ch, HOOK_RESET, NULL, NULL);
 }
 
+/* transaction_free - what a transaction holds between transactions
+ * (transaction_reset has freed the rest): at the session's end. */
+static void
+transaction_free(struct transaction *tx)
+{
+	free(tx->rcpttos);
+	params_clear(&tx->mail_options);
+	params_clear(&tx->rcpt_options);
+	message_free(&tx->msg);
+}
+
 /* channel_rset - transaction_reset, and forget the last message too
  * (Python's _set_rset_state). */
 static void
 channel_rset(struct smtpd_channel *ch)
 {
 	transaction_reset(ch);
-	message_clear(&ch->msg);
+	message_clear(&ch->tx.msg);
 }
 
 /* ------------------------------------------------------------------ */
 /* Commands                                                            */
 /* ------------------------------------------------------------------ */
 
-/* greet - HELO and EHLO alike: a new greeting resets the session. */
+/* hello - HELO, EHLO and LHLO alike: the client's name, kept; a new
+ * one resets the session. */
 static bool
-greet(struct smtpd_channel *ch, char *arg, const char *syntax)
+hello(struct smtpd_channel *ch, char *arg, const char *syntax)
 {
 	char *copy;
 
@@ -423,7 +435,7 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 	if (strlen(arg) < sizeof(ch->helo_small))
 		copy = strcpy(ch->helo_small, arg);
 	else if ((copy = strdup(arg)) == NULL) {
-		channel_push(ch, "451 Error: out of memory");
+		channel_push(ch, REPLY_NOMEM);
 		return false;
 	}
 	channel_rset(ch);
@@ -435,16 +447,16 @@ greet(struct smtpd_channel *ch, char *arg, const char *syntax)
 static void
 smtp_helo(struct smtpd_channel *ch, char *arg)
 {
-	if (greet(ch, arg, "501 Syntax: HELO hostname"))
+	if (hello(ch, arg, "501 Syntax: HELO hostname"))
 		channel_push(ch, ch->server->helo_reply);
 }
 
 /* smtp_ehlo - EHLO hostname: the service extensions we speak, a reply
- * made once per server (channel_prepare). */
+ * made once per server (config.c: config_texts). */
 static void
 smtp_ehlo(struct smtpd_channel *ch, char *arg)
 {
-	if (!greet(ch, arg, "501 Syntax: EHLO hostname"))
+	if (!hello(ch, arg, "501 Syntax: EHLO hostname"))
 		return;
 	ch->extended_smtp = true;
 	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
@@ -456,7 +468,7 @@ smtp_ehlo(struct smtpd_channel *ch, char *arg)
 static void
 smtp_lhlo(struct smtpd_channel *ch, char *arg)
 {
-	if (!greet(ch, arg, "501 Syntax: LHLO hostname"))
+	if (!hello(ch, arg, "501 Syntax: LHLO hostname"))
 		return;
 	ch->extended_smtp = true;
 	channel_push(ch, ch->tls ? ch->server->ehlo_reply_tls :
@@ -470,7 +482,7 @@ smtp_noop(struct smtpd_channel *ch, char *arg)
 	(void)arg;
 	if (channel_stage(ch, FAULT_NOOP, ch->tx.mailfrom, NULL))
 		return;
-	channel_push(ch, "250 OK");
+	channel_push(ch, REPLY_OK);
 }
 
 /* smtp_quit - QUIT: say goodbye and close once the reply is out. */
@@ -514,30 +526,30 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "503 Error: nested MAIL command");
 		return;
 	}
-	if (!params_set(&ch->mail_options, rest)) {
-		channel_push(ch, "451 Error: out of memory");
+	if (!params_set(&ch->tx.mail_options, rest)) {
+		channel_push(ch, REPLY_NOMEM);
 		return;
 	}
-	if (!params_valid(&ch->mail_options)) {
+	if (!params_valid(&ch->tx.mail_options)) {
 		channel_push(ch, syntaxerr);
 		return;
 	}
 	if (!cfg->decode_data &&
-	    (v = params_find(&ch->mail_options, "BODY", NULL)) != NULL &&
+	    (v = params_find(&ch->tx.mail_options, "BODY", NULL)) != NULL &&
 	    strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0) {
 		channel_push(ch,
 		    "501 Error: BODY can only be one of 7BIT, 8BITMIME");
 		return;
 	}
 	if (cfg->enable_smtputf8 &&
-	    (v = params_find(&ch->mail_options, "SMTPUTF8", NULL)) != NULL) {
+	    (v = params_find(&ch->tx.mail_options, "SMTPUTF8", NULL)) != NULL) {
 		if (*v != '\0') {
 			channel_push(ch, "501 Error: SMTPUTF8 takes no arguments");
 			return;
 		}
 		smtputf8 = true;
 	}
-	if ((v = params_find(&ch->mail_options, "SIZE", NULL)) != NULL) {
+	if ((v = params_find(&ch->tx.mail_options, "SIZE", NULL)) != NULL) {
 		/* Python crashes on a bare SIZE; it is a syntax error. */
 		if (*v == '\0' || strspn(v, "0123456789") != strlen(v)) {
 			channel_push(ch, syntaxerr);
@@ -556,7 +568,7 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 		known = cfg->enable_smtputf8 ? known_nobody : known_size;
 	else
 		known = cfg->enable_smtputf8 ? known_all : known_noutf8;
-	if (params_other(&ch->mail_options, known)) {
+	if (params_other(&ch->tx.mail_options, known)) {
 		channel_push(ch,
 		    "555 MAIL FROM parameters not recognized or not implemented");
 		return;
@@ -577,11 +589,11 @@ smtp_mail(struct smtpd_channel *ch, char *arg)
 	if (channel_stage(ch, FAULT_MAIL, address, NULL))
 		return;
 	if ((ch->tx.mailfrom = strdup(address)) == NULL) {
-		channel_push(ch, "451 Error: out of memory");
+		channel_push(ch, REPLY_NOMEM);
 		return;
 	}
 	ch->tx.smtputf8 = smtputf8;
-	channel_push(ch, "250 OK");
+	channel_push(ch, REPLY_OK);
 }
 
 /* smtp_rcpt - RCPT TO:<address> (RFC 5321 section 4.1.1.3). */
@@ -602,15 +614,15 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 	}
 	/* Python keeps the options of the last RCPT that got this far, even
 	 * a refused one, and passes them to process_message. */
-	if (!params_set(&ch->rcpt_options, rest)) {
-		channel_push(ch, "451 Error: out of memory");
+	if (!params_set(&ch->tx.rcpt_options, rest)) {
+		channel_push(ch, REPLY_NOMEM);
 		return;
 	}
-	if (!params_valid(&ch->rcpt_options)) {
+	if (!params_valid(&ch->tx.rcpt_options)) {
 		channel_push(ch, syntaxerr);
 		return;
 	}
-	if (ch->rcpt_options.count > 0) {
+	if (ch->tx.rcpt_options.count > 0) {
 		channel_push(ch,
 		    "555 RCPT TO parameters not recognized or not implemented");
 		return;
@@ -628,14 +640,14 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		char **v = realloc(tx->rcpttos, cap * sizeof(*v));
 
 		if (v == NULL) {
-			channel_push(ch, "451 Error: out of memory");
+			channel_push(ch, REPLY_NOMEM);
 			return;
 		}
 		tx->rcpttos = v;
 		tx->rcpt_cap = cap;
 	}
 	if ((copy = strdup(address)) == NULL) {
-		channel_push(ch, "451 Error: out of memory");
+		channel_push(ch, REPLY_NOMEM);
 		return;
 	}
 	if (channel_stage(ch, FAULT_RCPT, address, NULL)) {
@@ -643,7 +655,7 @@ smtp_rcpt(struct smtpd_channel *ch, char *arg)
 		return;
 	}
 	tx->rcpttos[tx->rcpt_count++] = copy;
-	channel_push(ch, "250 OK");
+	channel_push(ch, REPLY_OK);
 }
 
 /* smtp_rset - RSET: abort the transaction, keep the greeting. */
@@ -654,7 +666,7 @@ smtp_rset(struct smtpd_channel *ch, char *arg)
 	if (channel_stage(ch, FAULT_RSET, ch->tx.mailfrom, NULL))
 		return;
 	channel_rset(ch);
-	channel_push(ch, "250 OK");
+	channel_push(ch, REPLY_OK);
 }
 
 /* smtp_data - DATA: the message text follows, up to a line ".". */
@@ -669,7 +681,7 @@ smtp_data(struct smtpd_channel *ch, char *arg)
 	}
 	if (channel_stage(ch, FAULT_DATA, ch->tx.mailfrom, NULL))
 		return;
-	message_start(&ch->msg, ch->cfg->data_size_limit);
+	message_start(&ch->tx.msg, ch->cfg->data_size_limit);
 	ch->state = SMTPD_DATA;
 	channel_push(ch, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -725,7 +737,7 @@ smtp_bdat(struct smtpd_channel *ch, char *arg)
 				return;
 			keep = false;
 		} else {
-			message_start(&ch->msg, ch->cfg->data_size_limit);
+			message_start(&ch->tx.msg, ch->cfg->data_size_limit);
 			ch->tx.bdat = true;
 		}
 	}
@@ -977,17 +989,17 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
-/* command_in - whether the protocol cfg speaks has this command. */
+/* command_in - whether a protocol (cfg, and what it offers: config.c,
+ * config_offers) has this command. */
 static bool
-command_in(const struct smtpd_config *cfg, const struct command *c)
+command_in(const struct smtpd_config *cfg, bool starttls, bool auth,
+    const struct command *c)
 {
-	bool tls = (cfg->tls_cert || cfg->tls_self_signed) && !cfg->smtps;
-
 	return !(((c->flags & SMTP_ONLY) && cfg->lmtp) ||
 	    ((c->flags & LMTP_ONLY) && !cfg->lmtp) ||
 	    ((c->flags & CHUNKING_ONLY) && !cfg->chunking) ||
-	    ((c->flags & IF_STARTTLS) && !tls) ||
-	    ((c->flags & IF_AUTH) && !cfg->auth_secret && !cfg->auth_any));
+	    ((c->flags & IF_STARTTLS) && !starttls) ||
+	    ((c->flags & IF_AUTH) && !auth));
 }
 
 /* command_find - the table row for a command name in this session's
@@ -995,11 +1007,12 @@ command_in(const struct smtpd_config *cfg, const struct command *c)
 static const struct command *
 command_find(const struct smtpd_channel *ch, const char *name)
 {
-	const struct smtpd_config *cfg = ch->cfg;
+	const struct smtpd_server *srv = ch->server;
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
-			return command_in(cfg, &commands[i]) ? &commands[i] :
+			return command_in(ch->cfg, srv->offer_starttls,
+			    srv->offer_auth, &commands[i]) ? &commands[i] :
 			    NULL;
 	return NULL;
 }
@@ -1010,13 +1023,12 @@ command_find(const struct smtpd_channel *ch, const char *name)
 bool
 channel_is_builtin(const struct smtpd_config *cfg, const char *name)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		const struct command *c = &commands[i];
+	bool starttls, auth;
 
-		if (strcasecmp(c->name, name) != 0)
-			continue;
-		return command_in(cfg, c);
-	}
+	config_offers(cfg, &starttls, &auth);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].name, name) == 0)
+			return command_in(cfg, starttls, auth, &commands[i]);
 	return false;
 }
 
@@ -1123,7 +1135,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	}
 	/* Too long for any command. */
 	if (len > line_max(ch)) {
-		channel_push(ch, "500 Error: line too long");
+		channel_push(ch, REPLY_TOO_LONG);
 		return;
 	}
 	/* Split at the first space, as Python; the name is upper-cased in
@@ -1137,7 +1149,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		*c = (char)toupper((unsigned char)*c);
 
 	if (len > line_limit(ch, name)) {
-		channel_push(ch, "500 Error: line too long");
+		channel_push(ch, REPLY_TOO_LONG);
 		return;
 	}
 	for (size_t i = 0; i < ch->cfg->command_count; i++) {
@@ -1205,7 +1217,7 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	if (h->process_message_lmtp == NULL) {
 		const char *r = channel_deliver(ch, m);
 
-		channel_push_each(ch, r ? r : "250 OK");
+		channel_push_each(ch, r ? r : REPLY_OK);
 		return;
 	}
 	replies = calloc(n, sizeof(*replies));
@@ -1213,19 +1225,19 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	if (replies == NULL || copies == NULL) {
 		free(replies);
 		free(copies);
-		channel_push_each(ch, "452 Error: insufficient system storage");
+		channel_push_each(ch, REPLY_NOSTORAGE);
 		return;
 	}
 	if (!h->concurrent)
 		pthread_mutex_lock(lock);
 	h->process_message_lmtp(ch, m, replies, h->ctx);
 	for (size_t i = 0; i < n; i++)
-		copies[i] = strdup(replies[i] ? replies[i] : "250 OK");
+		copies[i] = strdup(replies[i] ? replies[i] : REPLY_OK);
 	if (!h->concurrent)
 		pthread_mutex_unlock(lock);
 	for (size_t i = 0; i < n; i++) {
 		/* Out of memory after delivery: the delivery stands. */
-		channel_push(ch, copies[i] ? copies[i] : "250 OK");
+		channel_push(ch, copies[i] ? copies[i] : REPLY_OK);
 		free(copies[i]);
 	}
 	free(copies);
@@ -1240,7 +1252,7 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 static void
 channel_end_message(struct smtpd_channel *ch, bool bdat)
 {
-	struct message_text *m = &ch->msg;
+	struct message_text *m = &ch->tx.msg;
 	struct transaction *tx = &ch->tx;
 	struct smtpd_message msg;
 	const char *r;
@@ -1256,7 +1268,7 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 		transaction_reset(ch);
 		return;
 	case MESSAGE_NO_MEMORY:
-		channel_push_each(ch, "452 Error: insufficient system storage");
+		channel_push_each(ch, REPLY_NOSTORAGE);
 		transaction_reset(ch);
 		return;
 	case MESSAGE_BARE_NEWLINE:
@@ -1279,10 +1291,10 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	msg.tls_protocol = tls_protocol(ch->tls);
 	msg.tls_cipher = tls_cipher(ch->tls);
 	if (!ch->cfg->decode_data) {
-		msg.mail_options = (const char *const *)ch->mail_options.item;
-		msg.mail_option_count = ch->mail_options.count;
-		msg.rcpt_options = (const char *const *)ch->rcpt_options.item;
-		msg.rcpt_option_count = ch->rcpt_options.count;
+		msg.mail_options = (const char *const *)ch->tx.mail_options.item;
+		msg.mail_option_count = ch->tx.mail_options.count;
+		msg.rcpt_options = (const char *const *)ch->tx.rcpt_options.item;
+		msg.rcpt_option_count = ch->tx.rcpt_options.count;
 	}
 	/* After the body, before delivery: a message a rule refuses (or
 	 * hangs up on) is never delivered. */
@@ -1294,7 +1306,7 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 		channel_deliver_each(ch, &msg);
 	else {
 		r = channel_deliver(ch, &msg);
-		channel_push(ch, r ? r : "250 OK");
+		channel_push(ch, r ? r : REPLY_OK);
 	}
 	transaction_reset(ch);
 
@@ -1375,12 +1387,9 @@ channel_free(struct smtpd_channel *ch)
 	if (ch->fd >= 0)
 		close(ch->fd);
 	free(ch->auth_user);
-	free(ch->tx.rcpttos);
-	params_clear(&ch->mail_options);
-	params_clear(&ch->rcpt_options);
+	transaction_free(&ch->tx);
 	if (ch->seen_greeting != ch->helo_small)
 		free(ch->seen_greeting);
-	message_free(&ch->msg);
 	stream_free(&ch->st);
 	free(ch->reply);
 	free(ch);

@@ -32,6 +32,16 @@
 #define HELO_KEEP	64
 #define REPLY_MAX	1024	/* smtpd_channel_reply(), allocated on use */
 
+/* The reply texts said in more than one place (Python's, where Python
+ * has them). */
+#define REPLY_OK		"250 OK"
+#define REPLY_NOMEM		"451 Error: out of memory"
+#define REPLY_NOSTORAGE		"452 Error: insufficient system storage"
+#define REPLY_TOO_LONG		"500 Error: line too long"
+#define REPLY_SHUTTING_DOWN	"421 %s Error: shutting down"	/* fqdn */
+#define REPLY_LMTP_NOMEM	"451 4.3.0 Error: out of memory"
+#define REPLY_LMTP_NO_RCPT	"451 4.3.0 Error: no such recipient"
+
 /* What lives for one message: MAIL to end of DATA (or RSET). */
 struct transaction {
 	char		*mailfrom;	/* NULL: no MAIL yet */
@@ -41,6 +51,11 @@ struct transaction {
 	bool		 bdat;		/* a BDAT chunk came: no DATA now */
 	char		**rcpt_reply;	/* LMTP: smtpd_channel_rcpt_reply() */
 	size_t		 rcpt_reply_count;
+	struct params	 mail_options;	/* of the MAIL that began it */
+	struct params	 rcpt_options;	/* of the last RCPT, as Python */
+	/* The text, kept after the end as Python's received_data until
+	 * the next message or RSET. */
+	struct message_text msg;
 };
 
 /* What lives for the connection. */
@@ -60,9 +75,6 @@ struct smtpd_channel {
 	int			 junk;		/* bad commands in a row */
 	int			 messages;	/* ended with "." on this connection */
 	struct transaction	 tx;
-	struct message_text	 msg;
-	struct params		 mail_options;	/* of the MAIL that began tx */
-	struct params		 rcpt_options;	/* of the last RCPT, as Python */
 	void			*user_data;	/* the program's hooks' */
 	void			*handler_data;	/* the handler's own */
 	struct tls_session	*tls;		/* NULL: plaintext */

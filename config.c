@@ -404,6 +404,16 @@ ehlo_make(const struct smtpd_server *srv, bool starttls)
 	return e;
 }
 
+/* config_offers - the facts derived from a configuration that the session
+ * asks about: is STARTTLS offered (a certificate, and not smtps), is
+ * AUTH (users, or any user)?  Computed once per server (config_texts). */
+void
+config_offers(const struct smtpd_config *cfg, bool *starttls, bool *auth)
+{
+	*starttls = (cfg->tls_cert || cfg->tls_self_signed) && !cfg->smtps;
+	*auth = cfg->auth_secret || cfg->auth_any;
+}
+
 /*
  * config_texts - what the server says alike to every client, made once
  * from the configuration: its name (cfg.fqdn, else the host's), the
@@ -421,9 +431,7 @@ config_texts(struct smtpd_server *srv)
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", cfg->fqdn);
 	else
 		snprintf(srv->fqdn, sizeof(srv->fqdn), "%s", host_fqdn());
-	srv->offer_starttls = (cfg->tls_cert || cfg->tls_self_signed) &&
-	    !cfg->smtps;
-	srv->offer_auth = cfg->auth_secret || cfg->auth_any;
+	config_offers(cfg, &srv->offer_starttls, &srv->offer_auth);
 
 	snprintf(srv->greeting, sizeof(srv->greeting), "220 %s smtpd %s",
 	    srv->fqdn, SMTPD_VERSION);

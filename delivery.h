@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * delivery.h - the built-in handlers that pass each message on and never
- * drop one silently: PureProxy (proxy.c) and MailmanProxy (mailman.c)
+ * drop one silently: PureProxy (pureproxy.c) and MailmanProxy (mailman.c)
  * relay to an upstream SMTP server or hand list mail to Mailman; Maildir
  * (maildir.c) writes each message into a Maildir.
  *
- *	struct smtpd_proxy_options po = {
+ *	struct smtpd_relay_options po = {
  *		.remote_host = "mail.example.com", .remote_port = 25,
  *	};
  *	cfg.handler = smtpd_handler_pureproxy(&po);
@@ -27,9 +27,11 @@
 extern "C" {
 #endif
 
-/* Where and how the proxies deliver.  Must outlive the server. */
-struct smtpd_proxy_options {
-	const char	*remote_host;	/* the upstream SMTP server */
+/* Where and how the relay handlers deliver.  Must outlive the server. */
+struct smtpd_relay_options {
+	const char	*remote_host;	/* the upstream SMTP server; NULL: the
+					   server's cfg.remote_host and
+					   remote_port */
 	int		 remote_port;
 	int		 timeout;	/* seconds to wait for each upstream
 					   reply (connect: at most 30);
@@ -42,18 +44,22 @@ struct smtpd_proxy_options {
 	const char	*mailman_home;
 };
 
+/* The name of 1.x and 2.0, for programs written against them: the same
+ * struct (a struct's tag is not part of the ABI). */
+#define smtpd_proxy_options	smtpd_relay_options
+
 #define SMTPD_MAILMAN_LMTP_HOST	"127.0.0.1"
 #define SMTPD_MAILMAN_LMTP_PORT	8024
 
 /* smtpd_handler_pureproxy - Python's PureProxy, working: each message
  * gets "X-Peer: <client ip>" and goes to the remote address; each RCPT
  * gets the upstream's answer. */
-struct smtpd_handler smtpd_handler_pureproxy(const struct smtpd_proxy_options *);
+struct smtpd_handler smtpd_handler_pureproxy(const struct smtpd_relay_options *);
 
 /* smtpd_handler_mailmanproxy - Python's MailmanProxy: mail for a mailing
  * list goes to Mailman, all other mail to the remote address. */
 struct smtpd_handler smtpd_handler_mailmanproxy(
-		    const struct smtpd_proxy_options *);
+		    const struct smtpd_relay_options *);
 
 /* smtpd_handler_maildir - deliver into the Maildir dir (created, with
  * tmp, new and cur, when missing; dir must outlive the server).  -1 with

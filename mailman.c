@@ -2,8 +2,8 @@
 /*
  * mailman.c - MailmanProxy (delivery.h): Python's MailmanProxy, working.
  * Mail for a mailing list goes to Mailman, all other mail to the remote
- * address exactly as PureProxy relays it (proxy.c, through
- * proxy_internal.h).
+ * address exactly as PureProxy relays it (pureproxy.c, through
+ * relaying.h).
  *
  *	client		hooks				where
  *	MAIL		mailman_mail			(remembered)
@@ -23,7 +23,7 @@
  * the client gets after DATA.
  */
 #include "compat.h"
-#include "proxy_internal.h"
+#include "relaying.h"
 #include "channel.h"
 #include "io.h"
 
@@ -62,7 +62,7 @@ struct list_rcpt {
 
 /* One client's transaction: the relaying part, and Mailman's. */
 struct mailman_session {
-	struct proxy_session proxy;	/* first: proxy.c's view of it */
+	struct relaying_session proxy;	/* first: pureproxy.c's view of it */
 	struct relay	*lmtp;		/* Mailman 3 */
 	struct list_rcpt *lists;
 	size_t		 nlists, caplists;
@@ -76,7 +76,7 @@ struct mailman_session {
 static struct mailman_session *
 mailman_session_get(struct smtpd_channel *ch, void *ctx)
 {
-	return (struct mailman_session *)proxy_session_get(ch, ctx,
+	return (struct mailman_session *)relaying_session_get(ch, ctx,
 	    sizeof(struct mailman_session));
 }
 
@@ -101,7 +101,7 @@ mailman_reset(struct smtpd_channel *ch, void *ctx)
 
 	if (ms != NULL)
 		mailman_forget(ms);
-	proxy_reset(ch, ctx);
+	relaying_reset(ch, ctx);
 }
 
 /* mailman_disconnect - the client left: free the session. */
@@ -114,7 +114,7 @@ mailman_disconnect(struct smtpd_channel *ch, void *ctx)
 		mailman_forget(ms);
 		free(ms->lists);
 	}
-	proxy_disconnect(ch, ctx);
+	relaying_disconnect(ch, ctx);
 }
 
 /* add_list_rcpt - remember a recipient for Mailman. */
@@ -156,7 +156,7 @@ static bool
 open_lmtp(struct smtpd_channel *ch, struct mailman_session *ms,
     struct relay_reply *rep)
 {
-	const struct smtpd_proxy_options *o = ms->proxy.opt;
+	const struct smtpd_relay_options *o = ms->proxy.opt;
 
 	if (ms->lmtp != NULL && !relay_broken(ms->lmtp))
 		return true;
@@ -186,11 +186,11 @@ ask_mailman3(struct smtpd_channel *ch, struct mailman_session *ms,
 	if (!open_lmtp(ch, ms, &rep))
 		goto cannot_tell;
 	/* Mailman does not offer SMTPUTF8, so the question goes without it;
-	 * proxy_cannot_carry then refuses such mail for a list. */
-	proxy_params(&ms->proxy, ms->lmtp, 0, p, sizeof(p));
+	 * relaying_cannot_carry then refuses such mail for a list. */
+	relaying_params(&ms->proxy, ms->lmtp, 0, p, sizeof(p));
 	if (relay_mail(ms->lmtp, ms->proxy.mailfrom, p, &rep) != 250) {
 		if (rep.code >= 500) {
-			*reply = proxy_upstream_reply(ch, &rep);
+			*reply = relaying_upstream_reply(ch, &rep);
 			return false;
 		}
 		goto cannot_tell;
@@ -198,7 +198,7 @@ ask_mailman3(struct smtpd_channel *ch, struct mailman_session *ms,
 	if (relay_rcpt(ms->lmtp, address, &rep) == 0 || rep.code < 200 ||
 	    (rep.code >= 300 && rep.code < 500))
 		goto cannot_tell;
-	yes = proxy_positive(&rep);
+	yes = relaying_positive(&rep);
 	relay_rset(ms->lmtp, &ignored);
 	return yes;
 
@@ -273,9 +273,9 @@ mailman_mail(struct smtpd_channel *ch, const char *address, void *ctx)
 	struct mailman_session *ms = mailman_session_get(ch, ctx);
 
 	if (ms == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	mailman_forget(ms);	/* a transaction the channel never finished */
-	return proxy_begin(ch, &ms->proxy, address);
+	return relaying_begin(ch, &ms->proxy, address);
 }
 
 /* mailman_rcpt - RCPT: Mailman's recipient, or relayed to the remote. */
@@ -283,37 +283,37 @@ static const char *
 mailman_rcpt(struct smtpd_channel *ch, const char *address, void *ctx)
 {
 	struct mailman_session *ms = mailman_session_get(ch, ctx);
-	const struct smtpd_proxy_options *o = ctx;
+	const struct smtpd_relay_options *o = ctx;
 	const char *command, *r;
 	char list[256];
 	bool ok;
 
 	if (ms == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	if (o->mailman_home) {
 		if (mailman2_list(o->mailman_home, address, list, sizeof(list),
 		    &command)) {
 			if (ms->proxy.smtputf8)
-				return proxy_no_smtputf8(ch, "Mailman");
+				return relaying_no_smtputf8(ch, "Mailman");
 			ok = add_list_rcpt(ms, address, ROUTE_MAILMAN2, list,
 			    command);
-			return ok ? NULL : PROXY_NOMEM;
+			return ok ? NULL : RELAYING_NOMEM;
 		}
 	} else {
 		ok = ask_mailman3(ch, ms, address, &r);
 		if (r != NULL)
 			return r;
 		if (ok) {
-			if ((r = proxy_cannot_carry(ch, &ms->proxy, ms->lmtp,
+			if ((r = relaying_cannot_carry(ch, &ms->proxy, ms->lmtp,
 			    "Mailman")) != NULL)
 				return r;
 			ok = add_list_rcpt(ms, address, ROUTE_LMTP, NULL, NULL);
-			return ok ? NULL : PROXY_NOMEM;
+			return ok ? NULL : RELAYING_NOMEM;
 		}
 	}
-	if ((r = proxy_open_upstream(ch, &ms->proxy, 0)) != NULL)
+	if ((r = relaying_open_upstream(ch, &ms->proxy, 0)) != NULL)
 		return r;
-	return proxy_rcpt_upstream(ch, &ms->proxy, address);
+	return relaying_rcpt_upstream(ch, &ms->proxy, address);
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,7 +419,7 @@ deliver_lmtp(struct smtpd_channel *ch, struct mailman_session *ms,
 
 	if (!open_lmtp(ch, ms, rep))
 		return;
-	proxy_params(&ms->proxy, ms->lmtp, 0, p, sizeof(p));
+	relaying_params(&ms->proxy, ms->lmtp, 0, p, sizeof(p));
 	if (relay_mail(ms->lmtp, ms->proxy.mailfrom, p, rep) != 250)
 		goto refused;
 	if (relay_rcpt(ms->lmtp, address, rep) != 250)
@@ -443,7 +443,7 @@ refused:
  * as an upstream, then is killed.
  */
 static void
-deliver_mailman2(const struct smtpd_proxy_options *o, const char *command,
+deliver_mailman2(const struct smtpd_relay_options *o, const char *command,
     const char *list, const char *text, size_t len, struct relay_reply *rep)
 {
 	char prog[4096];
@@ -556,7 +556,7 @@ tally_add(struct tally *t, const struct relay_reply *rep, const char *who,
 {
 	size_t n = strlen(t->who);
 
-	if (proxy_positive(rep)) {
+	if (relaying_positive(rep)) {
 		t->delivered += count;
 		return;
 	}
@@ -611,18 +611,18 @@ mailman_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 	size_t len = 0;
 
 	if (ms == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	memset(&t, 0, sizeof(t));
 	up = ms->proxy.up;
 	if (up != NULL && ms->proxy.up_rcpts > 0) {
 		/* As Python's MailmanProxy: the data as it came. */
-		if (!proxy_refuse_8bit(up, m, &rep))
+		if (!relaying_refuse_8bit(up, m, &rep))
 			relay_data(up, m->data, m->data_len, &rep);
 		tally_add(&t, &rep, "the upstream's recipients",
 		    ms->proxy.up_rcpts);
 	}
 	if (ms->nlists > 0 && (text = mailman_text(m, &len)) == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	for (size_t i = 0; i < ms->nlists; i++) {
 		const struct list_rcpt *l = &ms->lists[i];
 
@@ -641,7 +641,7 @@ mailman_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 /* smtpd_handler_mailmanproxy - PureProxy's handler (concurrent, the
  * options as its ctx) with Mailman's steps in place of its own. */
 struct smtpd_handler
-smtpd_handler_mailmanproxy(const struct smtpd_proxy_options *opt)
+smtpd_handler_mailmanproxy(const struct smtpd_relay_options *opt)
 {
 	struct smtpd_handler h = smtpd_handler_pureproxy(opt);
 

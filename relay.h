@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * relay.h - a small SMTP and LMTP client, for the handlers that pass mail
- * on (proxy.c, mailman.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT,
+ * on (pureproxy.c, mailman.c): connect with timeouts, EHLO/LHLO, MAIL, RCPT,
  * DATA, QUIT.
  *
  * One struct relay is one connection to an upstream.  Every call waits for

@@ -647,6 +647,12 @@ smtpd_server_serve_forever(struct smtpd_server *srv, char *err,
 	return 0;
 }
 
+const struct smtpd_config *
+smtpd_server_config(const struct smtpd_server *srv)
+{
+	return &srv->cfg;
+}
+
 int
 smtpd_server_port(const struct smtpd_server *srv)
 {

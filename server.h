@@ -218,8 +218,8 @@ struct smtpd_config {
 	bool		 enable_smtputf8;
 	bool		 decode_data;	/* not with enable_smtputf8 */
 	const char	*fqdn;		/* greeting name; NULL = the host's */
-	const char	*remote_host;	/* upstream, for the relay handlers */
-	int		 remote_port;
+	const char	*remote_host;	/* upstream of the relay handlers, when */
+	int		 remote_port;	/* their options name none (delivery.h) */
 
 	/* Limits (RFC 5321 section 4.5.3). */
 	int		 timeout;	/* seconds idle or in DATA; 0 = none */
@@ -238,7 +238,7 @@ struct smtpd_config {
 	FILE		*debug;		/* conversation trace; NULL = none */
 
 	/* ---- end of the 2.0 layout: new fields are appended below only,
-	 * each with its default in server.c (config_defaults) ---- */
+	 * each with its default in config.c (config_defaults) ---- */
 
 	/* LMTP (RFC 2033): LHLO instead of HELO/EHLO (500), and after the
 	 * message one reply per accepted recipient (handler above). */
@@ -321,6 +321,11 @@ bool	smtpd_tls_available(void);
 /* smtpd_server_tls_fingerprint - the SHA-256 fingerprint of the server's
  * certificate ("AB:CD:..."), or NULL without TLS. */
 const char *smtpd_server_tls_fingerprint(const struct smtpd_server *);
+
+/* smtpd_server_config - the server's configuration, as smtpd_server_new
+ * copied and completed it: what a handler may read (the relay handlers
+ * take their upstream's defaults, AUTH and TLS settings from it). */
+const struct smtpd_config *smtpd_server_config(const struct smtpd_server *);
 
 /* smtpd_server_new - check the configuration and make a server (not yet
  * listening).  The configuration is copied; the strings it points to and

@@ -83,6 +83,8 @@ struct smtpd_server {
 int		 config_load(struct smtpd_config *cfg,
 		    const struct smtpd_config *given, char *err, size_t errsz);
 bool		 config_texts(struct smtpd_server *);
+void		 config_offers(const struct smtpd_config *, bool *starttls,
+		    bool *auth);
 int		 config_faults(const struct smtpd_config *,
 		    const char *const *rules, size_t n, const char *file,
 		    struct fault_set **out, char *err, size_t errsz);

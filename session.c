@@ -59,21 +59,21 @@ smtpd_channel_rcpt(const struct smtpd_channel *ch, size_t i)
 size_t
 smtpd_channel_mail_option_count(const struct smtpd_channel *ch)
 {
-	return ch->mail_options.count;
+	return ch->tx.mail_options.count;
 }
 
 const char *
 smtpd_channel_mail_option(const struct smtpd_channel *ch, size_t i)
 {
-	return i < ch->mail_options.count ? ch->mail_options.item[i] : NULL;
+	return i < ch->tx.mail_options.count ? ch->tx.mail_options.item[i] : NULL;
 }
 
 const char *
 smtpd_channel_received_data(const struct smtpd_channel *ch, size_t *len)
 {
 	if (len)
-		*len = ch->msg.data ? ch->msg.len : 0;
-	return ch->msg.data ? ch->msg.data : "";
+		*len = ch->tx.msg.data ? ch->tx.msg.len : 0;
+	return ch->tx.msg.data ? ch->tx.msg.data : "";
 }
 
 enum smtpd_channel_state
@@ -134,20 +134,20 @@ smtpd_channel_rcpt_reply(struct smtpd_channel *ch, size_t i,
 	int n;
 
 	if (i >= tx->rcpt_count)
-		return "451 4.3.0 Error: no such recipient";
+		return REPLY_LMTP_NO_RCPT;
 	if (tx->rcpt_reply == NULL) {
 		tx->rcpt_reply = calloc(tx->rcpt_count, sizeof(*tx->rcpt_reply));
 		if (tx->rcpt_reply == NULL)
-			return "451 4.3.0 Error: out of memory";
+			return REPLY_LMTP_NOMEM;
 		tx->rcpt_reply_count = tx->rcpt_count;
 	}
 	if (i >= tx->rcpt_reply_count)
-		return "451 4.3.0 Error: no such recipient";
+		return REPLY_LMTP_NO_RCPT;
 	va_start(ap, fmt);
 	n = compat_vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return "451 4.3.0 Error: out of memory";
+		return REPLY_LMTP_NOMEM;
 	free(tx->rcpt_reply[i]);
 	tx->rcpt_reply[i] = s;
 	return s;
@@ -178,7 +178,7 @@ smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
 
 	/* Few sessions need it: it is not part of the channel. */
 	if (ch->reply == NULL && (ch->reply = malloc(REPLY_MAX)) == NULL)
-		return "451 Error: out of memory";
+		return REPLY_NOMEM;
 	va_start(ap, fmt);
 	vsnprintf(ch->reply, REPLY_MAX, fmt, ap);
 	va_end(ap);

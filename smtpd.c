@@ -618,7 +618,7 @@ main(int argc, char **argv)
 	/* Static, as proxy below: reachable until exit, not a leak. */
 	static const char **faults;	/* --fault, in order */
 	/* Static: the relay handlers keep a pointer for the server's life. */
-	static struct smtpd_proxy_options proxy;
+	static struct smtpd_relay_options proxy;
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
 	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port;

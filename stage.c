@@ -140,7 +140,7 @@ fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	fault_log(ch, st, subject, a);
 	if (a->kind == FAULT_DELAY) {
 		if (!channel_sleep(ch, a->delay_ms)) {
-			channel_pushf(ch, "421 %s Error: shutting down",
+			channel_pushf(ch, REPLY_SHUTTING_DOWN,
 			    ch->server->fqdn);
 			return true;
 		}

@@ -28,12 +28,12 @@ def insert(name, anchor, text, after=True):
 
 # The field goes in front of the "};" that closes the struct, right after
 # the end-of-layout marker comment.
-insert("server.h", "each with its default in server.c (config_defaults) ---- */",
+insert("server.h", "each with its default in config.c (config_defaults) ---- */",
        "\tint\t\t abi_appended;\t/* tests/abi: a field added later */")
-insert("server.c", "Fields appended after the 2.0 layout get their defaults",
+insert("config.c", "Fields appended after the 2.0 layout get their defaults",
        "\tcfg->abi_appended = 42;")
-insert("server.c", "if (config_copy(&copy, given, err, errsz) != 0)",
-       "\tif (config_copy(&copy, given, err, errsz) == 0 &&\n"
-       "\t    copy.abi_appended != 42) {\n"
+insert("config.c", "if (config_copy(cfg, given, err, errsz) != 0)",
+       "\tif (config_copy(cfg, given, err, errsz) == 0 &&\n"
+       "\t    cfg->abi_appended != 42) {\n"
        "\t\tsnprintf(err, errsz, \"abi_appended lost its default\");\n"
        "\t\treturn -1;\n\t}", after=False)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include "delivery.h"
+#include "inbox.h"
 #include "relay.h"
 
 #include <CUnit/CUnit.h>
@@ -205,6 +206,41 @@ test_library_pureproxy_relays_to_library_maildir(void)
 	remove_tree(dir);
 }
 
+/* Relay options without an upstream relay to the server's own
+ * cfg.remote_host and remote_port (the command line's remotehost). */
+static void
+test_relay_options_without_upstream_take_the_servers(void)
+{
+	struct smtpd_relay_options po = { .timeout = 5 };
+	struct smtpd_inbox *inbox = smtpd_inbox_new();
+	struct smtpd_server *up, *proxy;
+	struct smtpd_config cfg;
+	const char *replies;
+	char err[256];
+
+	CU_ASSERT_FATAL(inbox != NULL);
+	CU_ASSERT_FATAL((up = start(smtpd_handler_inbox(inbox))) != NULL);
+	smtpd_config_init(&cfg);
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.timeout = 10;
+	cfg.remote_host = "127.0.0.1";
+	cfg.remote_port = smtpd_server_port(up);
+	cfg.handler = smtpd_handler_pureproxy(&po);
+	CU_ASSERT_FATAL(smtpd_server_new(&cfg, &proxy, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(smtpd_server_start(proxy, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(smtpd_server_config(proxy)->remote_port,
+	    cfg.remote_port);
+	replies = talk(smtpd_server_port(proxy), "EHLO c\r\n"
+	    "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n"
+	    "Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n");
+	CU_ASSERT(strstr(replies, "\r\n250 OK\r\n221 Bye\r\n") != NULL);
+	CU_ASSERT_EQUAL(smtpd_inbox_count(inbox), 1);
+	smtpd_server_free(proxy);
+	smtpd_server_free(up);
+	smtpd_inbox_free(inbox);
+}
+
 /* MailmanProxy made with the library API, Mailman 2 style. */
 static void
 test_library_mailmanproxy_pipes_to_mailman2(void)
@@ -249,6 +285,8 @@ unit_add_relay_tests(void)
 		    test_relay_open_refused_is_code_0 },
 		{ "library PureProxy relays to library Maildir",
 		    test_library_pureproxy_relays_to_library_maildir },
+		{ "relay options without upstream take the server's",
+		    test_relay_options_without_upstream_take_the_servers },
 		{ "library MailmanProxy pipes to Mailman 2",
 		    test_library_mailmanproxy_pipes_to_mailman2 },
 	};

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * proxy.c - PureProxy (delivery.h), and the relaying that MailmanProxy
- * (mailman.c) shares with it through proxy_internal.h; the SMTP client
+ * pureproxy.c - PureProxy (delivery.h), and the relaying that MailmanProxy
+ * (mailman.c) shares with it through relaying.h; the SMTP client
  * underneath is relay.c.
  *
  * Python's PureProxy opened the upstream only after DATA, so it could not
@@ -13,7 +13,7 @@
  *	MAIL		pure_mail: connect, EHLO	MAIL
  *	RCPT		pure_rcpt			RCPT -> its answer
  *	DATA ... .	pure_process			DATA ... . -> its answer
- *	(end)		proxy_reset			QUIT
+ *	(end)		relaying_reset			QUIT
  *
  * so every RCPT and the final "." get the upstream's own answer, and a
  * 250 after DATA means the upstream took the message for every recipient
@@ -23,9 +23,8 @@
  * the server's delivery mutex: one slow upstream holds up one client.
  */
 #include "compat.h"
-#include "proxy_internal.h"
+#include "relaying.h"
 #include "channel.h"
-#include "server_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +35,14 @@
 /* ------------------------------------------------------------------ */
 
 /*
- * proxy_upstream_reply - what our client is told when the upstream did
+ * relaying_upstream_reply - what our client is told when the upstream did
  * not say yes.  Its 4xx and 5xx go through as they are; a 421 (the
  * upstream is closing) becomes 451, since to our client it would mean
  * that *we* are closing; no reply at all (unreachable, timed out, closed)
  * is 451 so the client tries again later.
  */
 const char *
-proxy_upstream_reply(struct smtpd_channel *ch, const struct relay_reply *rep)
+relaying_upstream_reply(struct smtpd_channel *ch, const struct relay_reply *rep)
 {
 	if (rep->code == 0)
 		return smtpd_channel_reply(ch, "451 4.4.1 %s", rep->text);
@@ -77,7 +76,7 @@ has_8bit(const char *s, size_t len)
 }
 
 bool
-proxy_refuse_8bit(const struct relay *r, const struct smtpd_message *m,
+relaying_refuse_8bit(const struct relay *r, const struct smtpd_message *m,
     struct relay_reply *rep)
 {
 	if (relay_has(r, "8BITMIME", NULL) || !has_8bit(m->data, m->data_len))
@@ -87,30 +86,30 @@ proxy_refuse_8bit(const struct relay *r, const struct smtpd_message *m,
 }
 
 const char *
-proxy_no_smtputf8(struct smtpd_channel *ch, const char *who)
+relaying_no_smtputf8(struct smtpd_channel *ch, const char *who)
 {
 	return smtpd_channel_reply(ch, "550 5.6.7 %s does not support "
 	    "SMTPUTF8", who);
 }
 
 /*
- * proxy_cannot_carry - the refusal when the upstream lacks an extension
+ * relaying_cannot_carry - the refusal when the upstream lacks an extension
  * the transaction needs (RFC 6152 section 3, RFC 6531 section 3.4: a
  * relay must not pass 8-bit or UTF-8 mail to a server that did not offer
  * it), or NULL.
  */
 const char *
-proxy_cannot_carry(struct smtpd_channel *ch, const struct proxy_session *s,
+relaying_cannot_carry(struct smtpd_channel *ch, const struct relaying_session *s,
     const struct relay *r, const char *who)
 {
 	struct relay_reply rep;
 
 	if (s->smtputf8 && !relay_has(r, "SMTPUTF8", NULL))
-		return proxy_no_smtputf8(ch, who);
+		return relaying_no_smtputf8(ch, who);
 	if (s->body && strcmp(s->body, "8BITMIME") == 0 &&
 	    !relay_has(r, "8BITMIME", NULL)) {
 		no_8bitmime(&rep, 550, who);
-		return proxy_upstream_reply(ch, &rep);
+		return relaying_upstream_reply(ch, &rep);
 	}
 	return NULL;
 }
@@ -120,7 +119,7 @@ proxy_cannot_carry(struct smtpd_channel *ch, const struct proxy_session *s,
 /* ------------------------------------------------------------------ */
 
 void
-proxy_session_clear(struct proxy_session *s)
+relaying_session_clear(struct relaying_session *s)
 {
 	relay_close(s->up);
 	s->up = NULL;
@@ -132,11 +131,11 @@ proxy_session_clear(struct proxy_session *s)
 	s->smtputf8 = false;
 }
 
-struct proxy_session *
-proxy_session_get(struct smtpd_channel *ch,
-    const struct smtpd_proxy_options *opt, size_t size)
+struct relaying_session *
+relaying_session_get(struct smtpd_channel *ch,
+    const struct smtpd_relay_options *opt, size_t size)
 {
-	struct proxy_session *s = smtpd_channel_handler_data(ch);
+	struct relaying_session *s = smtpd_channel_handler_data(ch);
 
 	if (s == NULL && (s = calloc(1, size)) != NULL) {
 		s->opt = opt;
@@ -146,12 +145,12 @@ proxy_session_get(struct smtpd_channel *ch,
 }
 
 const char *
-proxy_begin(struct smtpd_channel *ch, struct proxy_session *s,
+relaying_begin(struct smtpd_channel *ch, struct relaying_session *s,
     const char *address)
 {
-	proxy_session_clear(s);	/* a transaction the channel never finished */
+	relaying_session_clear(s);	/* a transaction the channel never finished */
 	if ((s->mailfrom = strdup(address)) == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	for (size_t i = 0; i < smtpd_channel_mail_option_count(ch); i++) {
 		const char *o = smtpd_channel_mail_option(ch, i);
 
@@ -168,7 +167,7 @@ proxy_begin(struct smtpd_channel *ch, struct proxy_session *s,
 }
 
 void
-proxy_params(const struct proxy_session *s, const struct relay *r,
+relaying_params(const struct relaying_session *s, const struct relay *r,
     size_t extra, char *out, size_t outsz)
 {
 	size_t n = 0;
@@ -184,13 +183,14 @@ proxy_params(const struct proxy_session *s, const struct relay *r,
 		snprintf(out + n, outsz - n, "%sSMTPUTF8", n ? " " : "");
 }
 
-/* proxy_secure - STARTTLS and AUTH upstream, as the server's
+/* relaying_secure - STARTTLS and AUTH upstream, as the server's
  * configuration asks (relay_auth_user, relay_tls_insecure). */
 static int
-proxy_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
+relaying_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
     struct relay_reply *rep)
 {
-	const struct smtpd_config *cfg = &smtpd_channel_server(ch)->cfg;
+	const struct smtpd_config *cfg =
+	    smtpd_server_config(smtpd_channel_server(ch));
 
 	return relay_secure(up, host, smtpd_channel_fqdn(ch),
 	    !cfg->relay_tls_insecure, cfg->relay_auth_user,
@@ -198,10 +198,16 @@ proxy_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
 }
 
 const char *
-proxy_open_upstream(struct smtpd_channel *ch, struct proxy_session *s,
+relaying_open_upstream(struct smtpd_channel *ch, struct relaying_session *s,
     size_t extra)
 {
-	const struct smtpd_proxy_options *o = s->opt;
+	const struct smtpd_relay_options *o = s->opt;
+	const struct smtpd_config *cfg =
+	    smtpd_server_config(smtpd_channel_server(ch));
+	/* Options without an upstream take the server's (cfg.remote_host,
+	 * the command line's remotehost:remoteport). */
+	const char *host = o->remote_host ? o->remote_host : cfg->remote_host;
+	int port = o->remote_host ? o->remote_port : cfg->remote_port;
 	struct relay_reply rep;
 	char p[128];
 	const char *r;
@@ -210,18 +216,18 @@ proxy_open_upstream(struct smtpd_channel *ch, struct proxy_session *s,
 		return NULL;
 	relay_close(s->up);
 	s->up_rcpts = 0;
-	s->up = relay_open(o->remote_host, o->remote_port, false,
-	    smtpd_channel_fqdn(ch), o->timeout, &rep);
+	s->up = relay_open(host, port, false, smtpd_channel_fqdn(ch),
+	    o->timeout, &rep);
 	if (s->up == NULL)
-		return proxy_upstream_reply(ch, &rep);
-	if (proxy_secure(ch, s->up, o->remote_host, &rep) != 250) {
-		r = proxy_upstream_reply(ch, &rep);
-	} else if ((r = proxy_cannot_carry(ch, s, s->up, "The upstream")) ==
+		return relaying_upstream_reply(ch, &rep);
+	if (relaying_secure(ch, s->up, host, &rep) != 250) {
+		r = relaying_upstream_reply(ch, &rep);
+	} else if ((r = relaying_cannot_carry(ch, s, s->up, "The upstream")) ==
 	    NULL) {
-		proxy_params(s, s->up, extra, p, sizeof(p));
+		relaying_params(s, s->up, extra, p, sizeof(p));
 		if (relay_mail(s->up, s->mailfrom, p, &rep) == 250)
 			return NULL;
-		r = proxy_upstream_reply(ch, &rep);
+		r = relaying_upstream_reply(ch, &rep);
 	}
 	relay_close(s->up);
 	s->up = NULL;
@@ -229,7 +235,7 @@ proxy_open_upstream(struct smtpd_channel *ch, struct proxy_session *s,
 }
 
 const char *
-proxy_rcpt_upstream(struct smtpd_channel *ch, struct proxy_session *s,
+relaying_rcpt_upstream(struct smtpd_channel *ch, struct relaying_session *s,
     const char *address)
 {
 	struct relay_reply rep;
@@ -241,28 +247,28 @@ proxy_rcpt_upstream(struct smtpd_channel *ch, struct proxy_session *s,
 		s->up_rcpts++;
 		return NULL;
 	}
-	return proxy_upstream_reply(ch, &rep);
+	return relaying_upstream_reply(ch, &rep);
 }
 
 void
-proxy_reset(struct smtpd_channel *ch, void *ctx)
+relaying_reset(struct smtpd_channel *ch, void *ctx)
 {
-	struct proxy_session *s = smtpd_channel_handler_data(ch);
+	struct relaying_session *s = smtpd_channel_handler_data(ch);
 
 	(void)ctx;
 	if (s != NULL)
-		proxy_session_clear(s);
+		relaying_session_clear(s);
 }
 
 void
-proxy_disconnect(struct smtpd_channel *ch, void *ctx)
+relaying_disconnect(struct smtpd_channel *ch, void *ctx)
 {
-	struct proxy_session *s = smtpd_channel_handler_data(ch);
+	struct relaying_session *s = smtpd_channel_handler_data(ch);
 
 	(void)ctx;
 	if (s == NULL)
 		return;
-	proxy_session_clear(s);
+	relaying_session_clear(s);
 	free(s);
 	smtpd_channel_set_handler_data(ch, NULL);
 }
@@ -276,15 +282,15 @@ proxy_disconnect(struct smtpd_channel *ch, void *ctx)
 static const char *
 pure_mail(struct smtpd_channel *ch, const char *address, void *ctx)
 {
-	struct proxy_session *s = proxy_session_get(ch, ctx, sizeof(*s));
+	struct relaying_session *s = relaying_session_get(ch, ctx, sizeof(*s));
 	const char *r;
 
 	if (s == NULL)
-		return PROXY_NOMEM;
-	if ((r = proxy_begin(ch, s, address)) != NULL)
+		return RELAYING_NOMEM;
+	if ((r = relaying_begin(ch, s, address)) != NULL)
 		return r;
 	/* What X-Peer adds: "X-Peer: " ip CRLF. */
-	return proxy_open_upstream(ch, s,
+	return relaying_open_upstream(ch, s,
 	    8 + strlen(smtpd_channel_peer_ip(ch)) + 2);
 }
 
@@ -292,11 +298,11 @@ pure_mail(struct smtpd_channel *ch, const char *address, void *ctx)
 static const char *
 pure_rcpt(struct smtpd_channel *ch, const char *address, void *ctx)
 {
-	struct proxy_session *s = proxy_session_get(ch, ctx, sizeof(*s));
+	struct relaying_session *s = relaying_session_get(ch, ctx, sizeof(*s));
 
 	if (s == NULL)
-		return PROXY_NOMEM;
-	return proxy_rcpt_upstream(ch, s, address);
+		return RELAYING_NOMEM;
+	return relaying_rcpt_upstream(ch, s, address);
 }
 
 /*
@@ -342,26 +348,26 @@ static const char *
 pure_process(struct smtpd_channel *ch, const struct smtpd_message *m,
     void *ctx)
 {
-	struct proxy_session *s = proxy_session_get(ch, ctx, sizeof(*s));
+	struct relaying_session *s = relaying_session_get(ch, ctx, sizeof(*s));
 	struct relay_reply rep;
 	char *text;
 	size_t len;
 
 	if (s == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	if (s->up == NULL)
 		return "451 4.4.1 No upstream transaction";
-	if (proxy_refuse_8bit(s->up, m, &rep))
-		return proxy_upstream_reply(ch, &rep);
+	if (relaying_refuse_8bit(s->up, m, &rep))
+		return relaying_upstream_reply(ch, &rep);
 	if ((text = add_x_peer(m, &len)) == NULL)
-		return PROXY_NOMEM;
+		return RELAYING_NOMEM;
 	relay_data(s->up, text, len, &rep);
 	free(text);
-	return proxy_positive(&rep) ? NULL : proxy_upstream_reply(ch, &rep);
+	return relaying_positive(&rep) ? NULL : relaying_upstream_reply(ch, &rep);
 }
 
 struct smtpd_handler
-smtpd_handler_pureproxy(const struct smtpd_proxy_options *opt)
+smtpd_handler_pureproxy(const struct smtpd_relay_options *opt)
 {
 	struct smtpd_handler h = {
 		.name = "PureProxy",
@@ -369,8 +375,8 @@ smtpd_handler_pureproxy(const struct smtpd_proxy_options *opt)
 		.hooks = {
 			.on_mail = pure_mail,
 			.on_rcpt = pure_rcpt,
-			.on_reset = proxy_reset,
-			.on_disconnect = proxy_disconnect,
+			.on_reset = relaying_reset,
+			.on_disconnect = relaying_disconnect,
 		},
 		.ctx = (void *)opt,
 		.concurrent = true,
