@@ -386,6 +386,11 @@ transaction_reset(struct smtpd_channel *ch)
 	ch->state = SMTPD_COMMAND;
 	if (had)
 		hook_run(ch, HOOK_RESET, NULL, NULL);
+	/* Don't keep a huge buffer for an idle connection, whichever way
+	 * the message ended: delivered, refused (552, 452, 550, a fault
+	 * rule) or abandoned (RSET, a BDAT transaction cut short). */
+	if (tx->msg.cap > DATA_KEEP_MAX)
+		message_free(&tx->msg);
 }
 
 /* transaction_free - what a transaction holds between transactions
@@ -1309,10 +1314,6 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 		channel_push(ch, r ? r : REPLY_OK);
 	}
 	transaction_reset(ch);
-
-	/* Don't keep a huge buffer for an idle connection. */
-	if (m->cap > DATA_KEEP_MAX)
-		message_free(m);
 }
 
 /* ------------------------------------------------------------------ */

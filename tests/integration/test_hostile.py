@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import unittest
+import unittest.mock
 
 from helpers import (FQDN, HOST, ConnectionClosed, NoReply, Server, ServerTestCase,
                      debug_messages, free_port, smtpd_path)
@@ -536,6 +537,40 @@ class MemoryTest(HostileTestCase):
         clients = self.idle_clients(srv, 300)
         per = (rss_kb(pid) - before) / len(clients)
         self.assertLess(per, 64, '%.1f KB of RSS per idle connection' % per)
+
+    def test_refused_messages_give_their_buffers_back(self):
+        # Each connection sends a message over the limit (552), one with a
+        # bare LF under --strict-newlines (550), or abandons one with RSET
+        # after a BDAT chunk, and then stays idle: none may keep the
+        # message's 4 MiB buffer.  glibc's mmap threshold is pinned, as
+        # its sliding threshold would keep a freed buffer of this size
+        # resident in the heap (README, Limits and hardening).
+        env = {'GLIBC_TUNABLES': 'glibc.malloc.mmap_threshold=1048576'}
+        with unittest.mock.patch.dict(os.environ, env):
+            srv = self.server('-s', '4000000', '--strict-newlines',
+                              '--chunking', cls='Sink')
+        pid = srv.proc.pid
+        time.sleep(0.2)
+        before = rss_kb(pid)
+        line = b'x' * 998 + b'\r\n'
+        over = line * 4500                        # 4.5 MB: over the limit
+        bare = line * 3000 + b'bare\nLF\r\n'    # 3 MB, one bare LF
+        for i in range(9):
+            c = self.ehlo_client(srv, timeout=30)
+            self.assertEqual(c.cmd('MAIL FROM:<a@b.example>'), '250 OK')
+            self.assertEqual(c.cmd('RCPT TO:<c@d.example>'), '250 OK')
+            if i % 3 == 2:
+                c.send(b'BDAT %d\r\n' % len(bare) + bare)
+                self.assertTrue(c.reply().startswith('250 '))
+                self.assertEqual(c.cmd('RSET'), '250 OK')
+                continue
+            self.assertTrue(c.cmd('DATA').startswith('354'))
+            reply = c.send_message((over if i % 3 == 0 else bare) +
+                                   b'.\r\n')
+            self.assertEqual(reply[:3], '552' if i % 3 == 0 else '550')
+        grown = (rss_kb(pid) - before) / 1024
+        self.assertLess(grown, 12, '%.1f MiB kept by 9 idle connections '
+                        'after their messages ended' % grown)
 
     def idle_clients(self, srv, n):
         """n connections that said EHLO, got the reply and now wait."""
