@@ -143,6 +143,8 @@ static int	channel_read_data(struct smtpd_channel *);
 static void	channel_command(struct smtpd_channel *, char *line, size_t len);
 static bool	channel_start_tls(struct smtpd_channel *);
 static void	channel_greet(struct smtpd_channel *);
+static void	command_unreadable(struct smtpd_channel *, const char *reply,
+		    const char *start);
 
 /*
  * channel_run - the session: greet, then loop { read a line; look it up;
@@ -176,7 +178,7 @@ channel_run(struct smtpd_channel *ch)
 
 		r = channel_read_line(ch, &line, &len);
 		if (r == READ_TOO_LONG)
-			channel_push(ch, REPLY_TOO_LONG);
+			command_unreadable(ch, REPLY_TOO_LONG, ch->st.dropped);
 		else if (r == READ_LINE)
 			channel_command(ch, line, len);
 		else
@@ -1119,6 +1121,23 @@ channel_trace_command(struct smtpd_channel *ch, const char *line)
 		    ch->peer_port, line);
 }
 
+/*
+ * command_unreadable - a command line that cannot be read (too long, or a
+ * NUL in it) gets reply.  When it was a BDAT line, the size of the chunk
+ * that follows cannot be known: its bytes would be read as commands (a
+ * chunk may hold a whole transaction), so the connection is closed, as
+ * for a BDAT whose size does not parse.
+ */
+static void
+command_unreadable(struct smtpd_channel *ch, const char *reply,
+    const char *start)
+{
+	channel_push(ch, reply);
+	if (ch->cfg->chunking && strncasecmp(start, "BDAT", 4) == 0 &&
+	    (start[4] == ' ' || start[4] == '\0'))
+		ch->closing = true;
+}
+
 /* channel_command - answer one command line (Python's found_terminator
  * in COMMAND state). */
 static void
@@ -1131,7 +1150,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		channel_trace_command(ch, line);
 	/* A NUL would cut a C string short: the line cannot be read right. */
 	if (len == 0 || strlen(line) != len) {
-		channel_push(ch, "500 Error: bad syntax");
+		command_unreadable(ch, "500 Error: bad syntax", line);
 		return;
 	}
 	if (is_http(line)) {
@@ -1140,7 +1159,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 	}
 	/* Too long for any command. */
 	if (len > line_max(ch)) {
-		channel_push(ch, REPLY_TOO_LONG);
+		command_unreadable(ch, REPLY_TOO_LONG, line);
 		return;
 	}
 	/* Split at the first space, as Python; the name is upper-cased in
@@ -1154,7 +1173,7 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 		*c = (char)toupper((unsigned char)*c);
 
 	if (len > line_limit(ch, name)) {
-		channel_push(ch, REPLY_TOO_LONG);
+		command_unreadable(ch, REPLY_TOO_LONG, name);
 		return;
 	}
 	for (size_t i = 0; i < ch->cfg->command_count; i++) {

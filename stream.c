@@ -201,6 +201,12 @@ stream_read_line(struct stream *st, size_t max, bool stop, char **line,
 		st->in_scan = st->in_end;
 
 		if (st->in_end - st->in_start > max + 1) {
+			if (!st->discarding) {
+				size_t k = sizeof(st->dropped) - 1;
+
+				memcpy(st->dropped, st->in + st->in_start, k);
+				st->dropped[k] = '\0';
+			}
 			/* Keep only the last byte: it may be the CR of CRLF. */
 			st->in_start = st->in_scan = st->in_end - 1;
 			st->discarding = true;

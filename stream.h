@@ -53,6 +53,7 @@ struct stream {
 	size_t			 in_cap;
 	size_t			 in_start, in_end, in_scan;
 	bool			 discarding;	/* inside a line that is too long */
+	char			 dropped[8];	/* its first bytes, NUL-terminated */
 	bool			 maybe_more;	/* the last read filled the buffer */
 	/* The line being read must be whole by then (ms, CLOCK_MONOTONIC;
 	 * 0: no line is being waited for). */
@@ -93,7 +94,9 @@ int	stream_fill(struct stream *, bool bulk, bool stop);
 /*
  * stream_read_line - the next line, without its CRLF, NUL-terminated in
  * place.  Only CRLF ends a line: a bare LF is part of it.  A line longer
- * than max is read and dropped, and READ_TOO_LONG returned at its end.
+ * than max is read and dropped, and READ_TOO_LONG returned at its end;
+ * its first bytes are kept in dropped, for the caller to tell what the
+ * line was.
  */
 int	stream_read_line(struct stream *, size_t max, bool stop, char **line,
 	    size_t *len);

@@ -164,6 +164,27 @@ class ChunkingTest(ServerTestCase):
                 self.assertEqual(c.cmd(bad), '501 Syntax: BDAT chunk-size [LAST]')
                 self.assertTrue(c.closed())
 
+    def test_unreadable_bdat_line_closes_before_its_chunk_is_read(self):
+        # A BDAT line refused before its size is read (a NUL in it, or too
+        # long) must not let the chunk's bytes run as commands: this chunk
+        # holds a whole transaction of its own.
+        chunk = (b'RSET\r\nMAIL FROM:<evil@x.example>\r\n'
+                 b'RCPT TO:<victim@x.example>\r\nBDAT 3 LAST\r\nhi\n')
+        srv = self.start()
+        for line, reply in ((b'BDAT %d\x00' % len(chunk), '500 Error: bad syntax'),
+                            (b'BDAT %d ' % len(chunk) + b'x' * 2000,
+                             '500 Error: line too long'),
+                            (b'bdat %d LAST' % len(chunk) + b' ' * 600,
+                             '500 Error: line too long')):
+            with self.subTest(line=line[:20]):
+                c = self.session(srv)
+                self.envelope(c)
+                c.send(line + b'\r\n' + chunk)
+                self.assertEqual(c.reply(), reply)
+                self.assertTrue(c.closed())
+        time.sleep(0.2)
+        self.assertEqual(self.delivered(), [])
+
     def test_lmtp_bdat_replies_per_recipient(self):
         self.md = os.path.join(temp_dir(self), 'Maildir')
         srv = self.server('--lmtp', '--chunking', '--maildir', self.md, cls='Maildir')
