@@ -306,6 +306,10 @@ struct smtpd_config {
 	const char	*relay_auth_user;
 	const char	*relay_auth_password;
 	bool		 relay_tls_insecure;
+
+	/* 2.1: relay_auth_user logs in over TLS only (an upstream without
+	 * STARTTLS gets no password, the client a 451) unless this is set. */
+	bool		 relay_auth_plaintext;
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on

@@ -54,8 +54,10 @@
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
  *	--auth-plaintext, --auth-required
  *			AUTH PLAIN, LOGIN, CRAM-MD5 (RFC 4954)
- *	--relay-auth USER:PASSWORD, --relay-tls-insecure
- *			PureProxy's login upstream, and its certificate check
+ *	--relay-auth USER:PASSWORD, --relay-auth-plaintext,
+ *	--relay-tls-insecure
+ *			PureProxy's login upstream (over TLS only, unless
+ *			--relay-auth-plaintext), and its certificate check
  *
  * EXIT STATUS
  *	0 after SIGINT or SIGTERM; 1 on bad arguments or when the address
@@ -238,7 +240,12 @@ static const char usage_text[] =
 "\n"
 "    --relay-auth user:password\n"
 "        PureProxy: log in upstream with AUTH PLAIN (after STARTTLS, which\n"
-"        is used whenever the upstream offers it).\n"
+"        is used whenever the upstream offers it).  An upstream without\n"
+"        STARTTLS gets no password: the client gets 451.\n"
+"\n"
+"    --relay-auth-plaintext\n"
+"        With --relay-auth: send the password to an upstream that offers\n"
+"        no STARTTLS, in clear.\n"
 "\n"
 "    --relay-tls-insecure\n"
 "        PureProxy: do not verify the upstream's certificate (otherwise a\n"
@@ -546,7 +553,8 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
-	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
+	OPT_RELAY_AUTH_PLAIN };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -606,6 +614,8 @@ main(int argc, char **argv)
 		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
 		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
+		{ "relay-auth-plaintext", no_argument, NULL,
+		    OPT_RELAY_AUTH_PLAIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
@@ -810,6 +820,9 @@ main(int argc, char **argv)
 		}
 		case OPT_RELAY_INSECURE:
 			cfg.relay_tls_insecure = true;
+			break;
+		case OPT_RELAY_AUTH_PLAIN:
+			cfg.relay_auth_plaintext = true;
 			break;
 		case '?':
 		default:
