@@ -427,8 +427,7 @@ auth_users_load(struct auth_users *t, const char *path, char *err,
     size_t errsz)
 {
 	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	ssize_t n;
 	int lineno = 0, rc = 0;
 
@@ -436,21 +435,36 @@ auth_users_load(struct auth_users *t, const char *path, char *err,
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
+	if ((line = malloc(IO_FILE_LINE_MAX + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	while ((n = io_file_line(f, line, IO_FILE_LINE_MAX + 1)) >= 0) {
 		char e[200];
 
 		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		while (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		if (n == 0 || line[0] == '#')
 			continue;
-		if (auth_users_add(t, line, e, sizeof(e)) != 0) {
+		if (strlen(line) != (size_t)n ||
+		    auth_users_add(t, line, e, sizeof(e)) != 0) {
 			/* Not the line itself: it holds a password. */
 			snprintf(err, errsz, "%s:%d: not a user:password line",
 			    path, lineno);
 			rc = -1;
 			break;
 		}
+	}
+	if (n == IO_LINE_TOO_LONG) {
+		snprintf(err, errsz, "%s:%d: longer than %d bytes", path,
+		    lineno + 1, IO_FILE_LINE_MAX);
+		rc = -1;
+	} else if (n == IO_LINE_ERROR) {
+		snprintf(err, errsz, "%s:%d: %s", path, lineno + 1,
+		    strerror(errno));
+		rc = -1;
 	}
 	free(line);
 	fclose(f);

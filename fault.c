@@ -10,6 +10,7 @@
  */
 #include "compat.h"
 #include "fault.h"
+#include "io.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -470,8 +471,7 @@ static int
 set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 {
 	FILE *fp = fopen(path, "r");
-	char *line = NULL, why[512];
-	size_t cap = 0;
+	char *line, why[512];
 	ssize_t n;
 	int lineno = 0, rc = 0;
 
@@ -480,11 +480,16 @@ set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 		    strerror(errno));
 		return -1;
 	}
-	while ((n = getline(&line, &cap, fp)) >= 0) {
+	if ((line = malloc(IO_FILE_LINE_MAX + 1)) == NULL) {
+		fclose(fp);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	while ((n = io_file_line(fp, line, IO_FILE_LINE_MAX + 1)) >= 0) {
 		const char *p = line;
 
 		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		while (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		p += strspn(p, " \t");
 		if (*p == '\0' || *p == '#')
@@ -502,9 +507,13 @@ set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 			break;
 		}
 	}
-	if (rc == 0 && ferror(fp)) {
-		snprintf(err, errsz, "fault file %s: %s", path,
-		    strerror(errno));
+	if (n == IO_LINE_TOO_LONG) {
+		snprintf(err, errsz, "%s line %d: longer than %d bytes", path,
+		    lineno + 1, IO_FILE_LINE_MAX);
+		rc = -1;
+	} else if (n == IO_LINE_ERROR) {
+		snprintf(err, errsz, "fault file %s: line %d: %s", path,
+		    lineno + 1, strerror(errno));
 		rc = -1;
 	}
 	free(line);

@@ -180,3 +180,25 @@ io_set_v6only(int fd, bool on, char *err, size_t errsz)
 	return io_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v),
 	    "setsockopt IPV6_V6ONLY", err, errsz);
 }
+
+ssize_t
+io_file_line(FILE *f, char *buf, size_t bufsz)
+{
+	size_t n = 0, max = bufsz - 1 < IO_FILE_LINE_MAX ? bufsz - 1 :
+	    IO_FILE_LINE_MAX;
+	int c;
+
+	while ((c = getc(f)) != EOF) {
+		if (c == '\n')
+			break;
+		if (n == max)
+			return IO_LINE_TOO_LONG;
+		buf[n++] = (char)c;
+	}
+	if (c == EOF && ferror(f))
+		return IO_LINE_ERROR;
+	if (c == EOF && n == 0)
+		return IO_LINE_EOF;
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
