@@ -130,8 +130,11 @@ fault_reply_valid(const char *r)
 	    !isdigit((unsigned char)r[1]) || !isdigit((unsigned char)r[2]))
 		return "a reply begins with a three-digit code (550 No such "
 		    "user)";
-	if (r[0] < '2' || r[0] > '5')
-		return "a reply code is 2xx to 5xx";
+	/* A 2xx or 3xx would make the server lie: "250" for a recipient it
+	 * never took, "354" with the client's text then read as commands. */
+	if (r[0] != '4' && r[0] != '5')
+		return "a rule's reply is a failure, 4xx or 5xx: a 2xx or 3xx "
+		    "would tell the client that what it asked was done";
 	if (r[3] == '\0' || (r[3] == ' ' && r[4 + strspn(r + 4, " ")] == '\0'))
 		return "the code needs a text after it (550 No such user)";
 	if (r[3] != ' ')

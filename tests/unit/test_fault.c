@@ -226,7 +226,7 @@ static void
 test_first_matching_rule_wins(void)
 {
 	const char *rules[] = {
-		"rcpt:vip@*=250 OK",
+		"rcpt:vip@*=450 4.2.1 VIP busy",
 		"rcpt:*@bounce.example=550 5.1.1 No such user",
 		"rcpt=451 4.3.0 Later",
 	};
@@ -235,7 +235,7 @@ test_first_matching_rule_wins(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "vip@bounce.example"),
-	    "reply 250 OK");
+	    "reply 450 4.2.1 VIP busy");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@bounce.example"),
 	    "reply 550 5.1.1 No such user");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@example.com"),
@@ -369,8 +369,11 @@ test_bad_rules_say_what_is_wrong(void)
 	refused("dot=explode", "unknown action");
 	refused("dot=45 x", "three-digit code");
 	refused("dot=4x1 x", "three-digit code");
-	refused("dot=650 x", "2xx to 5xx");
-	refused("dot=150 x", "2xx to 5xx");
+	refused("dot=650 x", "4xx or 5xx");
+	refused("dot=150 x", "4xx or 5xx");
+	refused("data=354 go ahead", "4xx or 5xx");
+	refused("rcpt:ghost@*=250 OK", "4xx or 5xx");
+	refused("dot=delay 1s, 250 OK", "4xx or 5xx");
 	refused("dot=550", "needs a text");
 	refused("dot=550-x", "followed by a space");
 	refused("dot=550x", "followed by a space");
@@ -445,7 +448,7 @@ test_fault_file_rules_and_comments(void)
 	    "   # an indented comment\n"
 	    "dot#1=451 4.7.1 Greylisted, try again\r\n"
 	    "  rcpt:*@bounce.example=550 5.1.1 No such user  \n"
-	    "rcpt:first@*=250 never: the command line's comes first\n");
+	    "rcpt:first@*=450 4.0.0 never: the command line's comes first\n");
 	o.file = path;
 	CU_ASSERT_EQUAL_FATAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_DOT, "a@b"),
@@ -536,7 +539,7 @@ test_triggers_from_the_addresses(void)
 static void
 test_triggers_are_off_by_default(void)
 {
-	struct fault_set *fs = one_rule("noop=250 OK");
+	struct fault_set *fs = one_rule("noop=450 4.0.0 Busy");
 
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "rcpt550@example.com"),
 	    "none");
@@ -547,14 +550,14 @@ test_triggers_are_off_by_default(void)
 static void
 test_triggers_come_before_rules(void)
 {
-	const char *rule = "rcpt=250 OK";
+	const char *rule = "rcpt=451 4.3.0 Later";
 	char err[256];
 	struct fault_set *fs = make_set(&rule, 1, true, err, sizeof(err));
 
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "rcpt450@example.com"),
 	    "reply 450 Requested mail action not taken: mailbox unavailable");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@example.com"),
-	    "reply 250 OK");
+	    "reply 451 4.3.0 Later");
 	fault_set_release(fs);
 }
 
@@ -572,11 +575,16 @@ test_fired_rule_is_named_for_the_log(void)
 static void
 test_reply_validation(void)
 {
-	CU_ASSERT_PTR_NULL(fault_reply_valid("250 OK"));
+	/* A rule fails on purpose: 2xx and 3xx would make the server lie. */
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("250 OK"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("354 go ahead"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("221 Bye"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("600 No"));
+	CU_ASSERT_PTR_NULL(fault_reply_valid("421 4.3.2 Going down"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("550 5.7.509 DMARC"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("451 4.3.0"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("554 5 reasons"));
-	CU_ASSERT_PTR_NULL(fault_reply_valid("354 Go\tahead"));
+	CU_ASSERT_PTR_NULL(fault_reply_valid("554 Go\tahead"));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("550 5.1.1x No"));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid(""));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("55"));
