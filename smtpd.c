@@ -83,6 +83,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +354,62 @@ become_nobody(void)
 		fprintf(stderr, "%s: cannot drop root privileges: root could "
 		    "be regained after the drop\n", program);
 		exit(1);
+	}
+}
+
+/* The folders of a Maildir: DIR itself, then those a delivery writes
+ * into, then cur/. */
+static const char *const maildir_folders[] = { "", "/tmp", "/new", "/cur" };
+#define NFOLDERS	(sizeof(maildir_folders) / sizeof(maildir_folders[0]))
+
+/*
+ * maildir_for_nobody - root, about to become nobody: make the folders of
+ * the Maildir that are missing now, and give them to nobody, who will
+ * write into them (made as root, mode 0700, every delivery would fail).
+ * Folders that exist are left as they are: maildir_check says whether
+ * nobody can use them.
+ */
+static void
+maildir_for_nobody(const char *dir)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char path[PATH_MAX];
+
+	if (pw == NULL)
+		return;		/* become_nobody says so */
+	for (size_t i = 0; i < NFOLDERS; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, maildir_folders[i]);
+		if (mkdir(path, 0700) != 0) {
+			if (errno == EEXIST)
+				continue;
+			fprintf(stderr, "%s: cannot create %s: %s\n", program,
+			    path, strerror(errno));
+			exit(1);
+		}
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0) {
+			fprintf(stderr, "%s: cannot give %s to nobody: %s\n",
+			    program, path, strerror(errno));
+			exit(1);
+		}
+	}
+}
+
+/* maildir_check - after the drop: can we deliver into the Maildir (enter
+ * DIR, write into tmp/ and new/)?  A clear error now, rather than a 451
+ * for every message. */
+static void
+maildir_check(const char *dir)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, maildir_folders[i]);
+		if (access(path, i == 0 ? X_OK : W_OK | X_OK) != 0) {
+			fprintf(stderr, "%s: Maildir: %s: %s as nobody (give "
+			    "it to nobody, or run with -n)\n", program, path,
+			    strerror(errno));
+			exit(1);
+		}
 	}
 }
 
@@ -910,6 +967,8 @@ main(int argc, char **argv)
 			    program);
 			return 1;
 		}
+		if (setuid_nobody && getuid() == 0)
+			maildir_for_nobody(maildir);
 		if (smtpd_handler_maildir(&cfg.handler, maildir, err,
 		    sizeof(err)) != 0) {
 			fprintf(stderr, "%s: %s\n", program, err);
@@ -953,8 +1012,11 @@ main(int argc, char **argv)
 		smtpd_server_free(srv);
 		return 1;
 	}
-	if (setuid_nobody)
+	if (setuid_nobody) {
 		become_nobody();
+		if (cls->kind == KIND_MAILDIR)
+			maildir_check(maildir);
+	}
 	if (cfg.debug) {
 		time_t now = time(NULL);
 		fprintf(stderr, "%s started at %s\tLocal addr: ('%s', %d)\n"
