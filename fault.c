@@ -41,6 +41,7 @@ struct fault_set {
 	struct fault_rule *rules;
 	size_t		 count, cap;
 	bool		 triggers;
+	bool		 without_auth;	/* refuse "auth" rules */
 	/* How often each stage was reached, for #N. */
 	atomic_ulong	 reached[FAULT_STAGES];
 	/* One PRNG for the whole set, under a lock, so that a seed gives the
@@ -463,6 +464,14 @@ set_add(struct fault_set *fs, const char *raw, char *err, size_t errsz)
 		rule_free(&fs->rules[fs->count]);
 		return -1;
 	}
+	/* A rule that can never fire would make a test pass for nothing. */
+	if (fs->without_auth && fs->rules[fs->count].stage == FAULT_AUTH) {
+		rule_error(err, errsz, fs->rules[fs->count].text, "the auth "
+		    "stage needs AUTH on (--auth-user, --auth-file or "
+		    "--auth-any)");
+		rule_free(&fs->rules[fs->count]);
+		return -1;
+	}
 	fs->count++;
 	return 0;
 }
@@ -552,6 +561,7 @@ fault_set_new(const struct fault_options *o, struct fault_set **out,
 		atomic_init(&fs->reached[s], 0);
 	pthread_mutex_init(&fs->prng_lock, NULL);
 	fs->triggers = o->triggers;
+	fs->without_auth = o->without_auth;
 	if (o->seeded) {
 		seed = o->seed;
 	} else if (compat_random(&seed, sizeof(seed)) != 0) {

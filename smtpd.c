@@ -265,22 +265,50 @@ static const char usage_text[] =
 
 static const char *program = "smtpd";
 
-/* usage - Python's usage(code, msg): the text, then the message. */
+/* usage - --help: the whole text, on standard output. */
 static void __attribute__((noreturn))
-usage(int code, const char *fmt, ...)
+usage(void)
 {
-	FILE *out = code ? stderr : stdout;
+	printf(usage_text, program, program);
+	exit(0);
+}
 
-	fprintf(out, usage_text, program, program);
-	if (fmt) {
-		va_list ap;
+/* arg_error - a bad argument: the reason in one line (Python's words where
+ * it has them), then where to read more, as GNU tools do; exit 1.  Not
+ * the whole usage: the reason would scroll away above it. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+arg_error(const char *fmt, ...)
+{
+	va_list ap;
 
-		va_start(ap, fmt);
-		vfprintf(out, fmt, ap);
-		va_end(ap);
-		fputc('\n', out);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+	exit(1);
+}
+
+/*
+ * bad_option - what getopt_long refused (c is ':' for a missing argument,
+ * '?' otherwise), said as Python says it for the short options ("option
+ * -c requires argument"); arg is the argument it was looking at, for the
+ * long ones.
+ */
+static void __attribute__((noreturn))
+bad_option(int c, const char *arg)
+{
+	if (strncmp(arg, "--", 2) == 0) {
+		int n = (int)strcspn(arg, "=");
+
+		if (c == ':')
+			arg_error("option %s needs an argument", arg);
+		if (optopt != 0 && arg[n] == '=')
+			arg_error("option %.*s takes no argument", n, arg);
+		arg_error("option %.*s not recognized", n, arg);
 	}
-	exit(code);
+	if (c == ':')
+		arg_error("option -%c requires argument", optopt);
+	arg_error("option -%c not recognized", optopt);
 }
 
 /*
@@ -448,6 +476,60 @@ class_lookup(const char *name)
 		fprintf(stderr, "%s%s", i ? ", " : "", server_classes[i].name);
 	fprintf(stderr, ")\n");
 	exit(1);
+}
+
+/* not_applied - an option the class or the other options make
+ * meaningless: an error, since a silently ignored option would have the
+ * user believe it did something. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+not_applied(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * check_options_apply - every option given does something with this
+ * class and these options (the library checks the TLS and AUTH ones);
+ * then a warning for a login that can never succeed.
+ */
+static void
+check_options_apply(const struct smtpd_config *cfg,
+    const struct server_class *cls, const char *maildir, const char *lmtp,
+    const char *mailman_home)
+{
+	bool relays = cls->kind == KIND_PUREPROXY ||
+	    cls->kind == KIND_MAILMANPROXY;
+	bool tls = cfg->tls_cert || cfg->tls_key || cfg->tls_self_signed;
+
+	if (maildir && cls->kind != KIND_MAILDIR)
+		not_applied("--maildir needs -c Maildir (the class is %s)",
+		    cls->name);
+	if ((lmtp || mailman_home) && cls->kind != KIND_MAILMANPROXY)
+		not_applied("%s needs -c MailmanProxy (the class is %s)",
+		    lmtp ? "--mailman-lmtp" : "--mailman-home", cls->name);
+	if (lmtp && mailman_home)
+		not_applied("--mailman-lmtp (Mailman 3) or --mailman-home "
+		    "(Mailman 2), not both");
+	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays)
+		not_applied("%s needs a relaying class, -c PureProxy or -c "
+		    "MailmanProxy (the class is %s)", cfg->relay_auth_user ?
+		    "--relay-auth" : "--relay-tls-insecure", cls->name);
+	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)
+		not_applied("--relay-auth-plaintext needs --relay-auth");
+	/* Refused, not only unused: every AUTH would get 538. */
+	if ((cfg->auth_secret || cfg->auth_any) && !tls &&
+	    !cfg->auth_plaintext)
+		fprintf(stderr, "%s: warning: AUTH without TLS: every login "
+		    "will get 538 (add --tls-cert and --tls-key or "
+		    "--tls-self-signed, or allow it with --auth-plaintext)\n",
+		    program);
 }
 
 /*
@@ -699,11 +781,11 @@ main(int argc, char **argv)
 	program = argv[0];
 	smtpd_config_init(&cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "nVhc:s:du", longopts, NULL))
+	while ((c = getopt_long(argc, argv, ":nVhc:s:du", longopts, NULL))
 	    != -1) {
 		switch (c) {
 		case 'h':
-			usage(0, NULL);
+			usage();
 		case 'V':
 			printf("smtpd %s\n", SMTPD_VERSION);
 			return 0;
@@ -881,26 +963,19 @@ main(int argc, char **argv)
 		case OPT_RELAY_AUTH_PLAIN:
 			cfg.relay_auth_plaintext = true;
 			break;
+		case ':':
 		case '?':
 		default:
-			if (optopt && optopt < 256 && strchr("cs", optopt))
-				usage(1, "option -%c requires argument", optopt);
-			else if (optopt && optopt < 256)
-				usage(1, "option -%c not recognized", optopt);
-			else
-				usage(1, "option %s not recognized",
-				    argv[optind - 1]);
+			bad_option(c, argv[optind - 1]);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 2) {
-		fprintf(stderr, usage_text, program, program);
 		fprintf(stderr, "Invalid arguments: ");
 		for (int i = 0; i < argc; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", argv[i]);
-		fputc('\n', stderr);
-		return 1;
+		arg_error("%s", "");
 	}
 	if (argc >= 1)
 		localspec = argv[0];
@@ -912,8 +987,8 @@ main(int argc, char **argv)
 		cfg.port = 0;
 	} else if (!parse_spec(localspec, localhost, sizeof(localhost),
 	    &cfg.port, &bad_port))
-		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
-		    localspec);
+		arg_error(bad_port ? "Bad local port: %s" :
+		    "Bad local spec: %s", localspec);
 	if (cfg.unix_mode && !cfg.unix_path) {
 		fprintf(stderr, "%s: --socket-mode needs a unix:PATH address\n",
 		    program);
@@ -926,7 +1001,7 @@ main(int argc, char **argv)
 	}
 	if (!parse_spec(remotespec, remotehost, sizeof(remotehost),
 	    &cfg.remote_port, &bad_port))
-		usage(1, bad_port ? "Bad remote port: %s" :
+		arg_error(bad_port ? "Bad remote port: %s" :
 		    "Bad remote spec: %s", remotespec);
 	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
@@ -936,6 +1011,7 @@ main(int argc, char **argv)
 	}
 
 	cls = class_lookup(classname);
+	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home);
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);

@@ -275,10 +275,19 @@ class StageTest(FaultTestCase):
         self.assertEqual(c.cmd('RSET'), '421 4.4.2 Bye')
         self.assertTrue(c.expect_closed())
 
-    def test_auth_rule_is_accepted(self):
-        # AUTH itself is not in this build; the stage's rules parse.
-        srv = self.server('--fault', 'auth=535 5.7.8 Authentication credentials invalid')
+    def test_auth_rule_is_accepted_with_auth(self):
+        srv = self.server('--auth-any', '--auth-plaintext',
+                          '--fault', 'auth=535 5.7.8 Authentication credentials invalid')
         self.assertEqual(self.smtp(srv).noop()[0], 250)
+
+    def test_auth_rule_without_auth_is_refused_saying_why(self):
+        # It could never fire: a test relying on it would pass for nothing.
+        r = subprocess.run([smtpd_path(), '-n', '--fault', 'auth=535 5.7.8 No',
+                            '127.0.0.1:0'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('fault rule "auth=535 5.7.8 No": the auth stage needs AUTH',
+                      r.stderr.decode())
 
     def test_first_matching_rule_wins(self):
         srv = self.server('--fault', 'rcpt:vip@*=450 4.2.1 Busy',

@@ -504,6 +504,67 @@ class RelayTest(TLSTestCase):
         self.assertIn('535', r)
 
 
+class AuthDiagnosticsTest(ServerTestCase):
+    """A login that can never succeed is announced at start; with -d each
+    failed AUTH says who and why, never the password."""
+
+    WARNING = 'warning: AUTH without TLS: every login will get 538'
+
+    def test_auth_user_without_tls_or_plaintext_warns_at_start(self):
+        srv = self.server('--auth-user', CREDS)
+        self.assertTrue(wait_until(lambda: self.WARNING in srv.stderr(), 5), srv.stderr())
+        self.assertIn('--auth-plaintext', srv.stderr())
+        self.assertNotIn(PASSWORD, srv.stderr())
+
+    def test_auth_plaintext_does_not_warn(self):
+        srv = self.server('--auth-user', CREDS, '--auth-plaintext')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+        self.assertNotIn('warning', srv.stderr())
+
+    def test_tls_does_not_warn(self):
+        if not tls_built():
+            self.skipTest('smtpd was built with TLS=no')
+        srv = self.server('--auth-user', CREDS, '--tls-self-signed')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+        self.assertNotIn('warning', srv.stderr())
+
+    def failed_lines(self, srv, n):
+        wait_until(lambda: srv.stderr().count('AUTH failed') >= n, 5)
+        return [l.split(' ', 1)[1] for l in srv.stderr().splitlines() if 'AUTH failed' in l]
+
+    def test_debug_shows_user_and_reason_of_a_failed_auth(self):
+        srv = self.server('-d', '--auth-user', CREDS, '--auth-plaintext')
+        # A connection each, as a limit on failures per session may close one.
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0%s\0guess one' % USER)).startswith('535'))
+        self.failed_lines(srv, 1)
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0mallory\0guess two')).startswith('535'))
+        self.failed_lines(srv, 2)
+        c = self.ehlo_client(srv)
+        c.cmd('AUTH LOGIN')
+        c.cmd(b64(USER))
+        self.assertTrue(c.cmd(b64('guess three')).startswith('535'))
+        self.failed_lines(srv, 3)
+        c = self.ehlo_client(srv)
+        c.cmd('AUTH LOGIN')
+        self.assertTrue(c.cmd('*').startswith('501'))
+        self.assertEqual(self.failed_lines(srv, 4), [
+            'AUTH failed: user <%s>: wrong password' % USER,
+            'AUTH failed: user <mallory>: no such user',
+            'AUTH failed: user <%s>: wrong password' % USER,
+            'AUTH failed: cancelled by the client'])
+        self.assertNotIn('guess', srv.stderr())
+
+    def test_without_debug_failed_auth_is_not_logged(self):
+        srv = self.server('--auth-user', CREDS, '--auth-plaintext')
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0%s\0x' % USER)).startswith('535'))
+        c.cmd('QUIT')
+        time.sleep(0.2)
+        self.assertNotIn('AUTH failed', srv.stderr())
+
+
 class AuthDialogueTest(ServerTestCase):
     """AUTH's replies, over plaintext (--auth-plaintext): no TLS needed."""
 

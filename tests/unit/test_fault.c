@@ -21,7 +21,7 @@ static struct fault_set *
 make_set(const char *const *rules, size_t n, bool triggers, char *err,
     size_t errsz)
 {
-	struct fault_options o = { rules, n, NULL, 42, true, triggers };
+	struct fault_options o = { rules, n, NULL, 42, true, triggers, false };
 	struct fault_set *fs;
 
 	if (fault_set_new(&o, &fs, err, errsz) != 0)
@@ -284,7 +284,7 @@ static unsigned long long
 pattern(unsigned long seed)
 {
 	const char *rule = "dot=451 4.3.0 Later@50%";
-	struct fault_options o = { &rule, 1, NULL, seed, true, false };
+	struct fault_options o = { &rule, 1, NULL, seed, true, false, false };
 	struct fault_set *fs;
 	unsigned long long bits = 0;
 	char err[256];
@@ -334,6 +334,29 @@ test_reply_text_may_hold_at_and_percent(void)
 	fs = one_rule("rcpt:a#b@*=550 Hash in the glob");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "a#b@x"),
 	    "reply 550 Hash in the glob");
+	fault_set_release(fs);
+}
+
+/* An "auth" rule could never fire on a server without AUTH: refused,
+ * whether given alone or in a file; the other stages are not affected. */
+static void
+test_auth_rule_needs_auth(void)
+{
+	const char *rules[] = { "rcpt=550 5.1.1 No", "auth=535 5.7.8 No" };
+	struct fault_options o = { rules, 2, NULL, 42, true, false, true };
+	struct fault_set *fs = NULL;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "fault rule \"auth=535 5.7.8 No\": "
+	    "the auth stage needs AUTH"));
+	o.rule_count = 1;
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
+	fault_set_release(fs);
+	o.rule_count = 2;
+	o.without_auth = false;
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
 	fault_set_release(fs);
 }
 
@@ -439,7 +462,7 @@ test_fault_file_rules_and_comments(void)
 {
 	const char *first = "rcpt:first@*=550 5.1.1 From the command line";
 	char path[64], err[512];
-	struct fault_options o = { &first, 1, NULL, 7, true, false };
+	struct fault_options o = { &first, 1, NULL, 7, true, false, false };
 	struct fault_set *fs;
 
 	write_file(path, sizeof(path),
@@ -465,7 +488,7 @@ test_fault_file_rules_and_comments(void)
 static void
 test_fault_file_errors_name_the_line(void)
 {
-	struct fault_options o = { NULL, 0, NULL, 0, false, false };
+	struct fault_options o = { NULL, 0, NULL, 0, false, false, false };
 	struct fault_set *fs;
 	char path[64], err[512];
 
@@ -795,6 +818,7 @@ unit_add_fault_tests(void)
 		    test_reply_text_may_hold_at_and_percent },
 		{ "bad rules say what is wrong",
 		    test_bad_rules_say_what_is_wrong },
+		{ "auth rule needs AUTH", test_auth_rule_needs_auth },
 		{ "bad rule among good ones is named",
 		    test_bad_rule_among_good_ones_is_named },
 		{ "fault file: rules and comments",
