@@ -61,7 +61,7 @@ PC_REQUIRES =
 endif
 
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
-	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
+	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c version.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
@@ -85,8 +85,10 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 
 # ---- the shared library ------------------------------------------------
 #
-# libsmtpd.so.2.0.0, soname libsmtpd.so.2: a program linked today keeps
-# running with any 2.x.y.  2, not 1: struct smtpd_config gained its size
+# libsmtpd.so.$(VERSION), soname libsmtpd.so.2: a program linked today
+# keeps running with any 2.x.y.  VERSION is SMTPD_VERSION of server.h, the
+# one version of everything (smtpd -V, smtpd.pc, debian/changelog); the
+# soname's major is the ABI's and need not follow it (as OpenSSL's).  2, not 1: struct smtpd_config gained its size
 # field (first, so every later field moved), and smtpd_hooks and
 # smtpd_handler their reserved slots, which no program built for 1 can
 # run with.  From 2 on the structs grow without a new soname, as server.h
@@ -95,8 +97,9 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 # SO_MAJOR only for a change that policy does not allow.  smtpd.map
 # exports the public API, smtpd_*, only.
 
+VERSION   := $(shell sed -n 's/^\#define SMTPD_VERSION[^"]*"\(.*\)"/\1/p' server.h)
 SO_MAJOR   = 2
-SO_VERSION = $(SO_MAJOR).0.0
+SO_VERSION = $(VERSION)
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
 # macOS: Apple's linker has no -soname, version scripts, objcopy or
@@ -207,7 +210,7 @@ install: all $(B)libsmtpd-api.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' \
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(SO_VERSION)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' smtpd.pc.in \
 	    > "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc"
 	if [ -f smtpd.1 ]; then $(INSTALL) -m 644 smtpd.1 \
@@ -313,6 +316,11 @@ examples: all
 	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
+	@# One version everywhere: server.h, smtpd.pc, smtpd -V, the changelog.
+	test "$$($(STAGE_PC) --modversion smtpd)" = "$(VERSION)"
+	$(STAGE_PC) --atleast-version=2.1 smtpd
+	test "$$("$(STAGE)$(STAGE_PREFIX)/bin/smtpd" -V)" = "smtpd $(VERSION)"
+	head -1 debian/changelog | grep -F "smtpd ($(VERSION))"
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
 	@bad=$$(nm -g --defined-only \
 	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.a" \

@@ -787,7 +787,7 @@ main(int argc, char **argv)
 		case 'h':
 			usage();
 		case 'V':
-			printf("smtpd %s\n", SMTPD_VERSION);
+			printf("smtpd %s\n", smtpd_version());
 			return 0;
 		case 'n':
 			setuid_nobody = false;
