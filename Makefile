@@ -8,6 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (also BINDIR, LIBDIR,
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
+#                   (PORT=1025 for another port, ARGS='...' for options)
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
 #   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
 #   make deb-test   build, lint, install, use and remove the Debian packages
@@ -155,8 +156,13 @@ $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 
 # ---- running ------------------------------------------------------------
 
+# PORT and ARGS (more options) for a first try, e.g.
+#   make run PORT=1025 ARGS='--tls-self-signed -d'
+PORT ?= 8025
+ARGS ?=
+
 run: $(B)smtpd
-	./$(B)smtpd -n -c DebuggingServer localhost:8025
+	./$(B)smtpd -n -c DebuggingServer $(ARGS) localhost:$(PORT)
 
 # ---- documentation ------------------------------------------------------
 #

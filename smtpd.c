@@ -532,6 +532,24 @@ check_options_apply(const struct smtpd_config *cfg,
 		    program);
 }
 
+/* say_started - one line on standard error once the server listens, so
+ * that a newcomer knows it is up and where: "smtpd: DebuggingServer on
+ * localhost:8025" (the real port, after port 0). */
+static void
+say_started(const struct server_class *cls, const struct smtpd_config *cfg,
+    int port)
+{
+	if (cfg->unix_path)
+		fprintf(stderr, "%s: %s on unix:%s\n", program, cls->name,
+		    cfg->unix_path);
+	else if (cfg->host[0] == '\0')
+		fprintf(stderr, "%s: %s on *:%d (every address)\n", program,
+		    cls->name, port);
+	else
+		fprintf(stderr, strchr(cfg->host, ':') ? "%s: %s on [%s]:%d\n" :
+		    "%s: %s on %s:%d\n", program, cls->name, cfg->host, port);
+}
+
 /*
  * raise_fd_limit - many systems start processes with 1024 descriptors,
  * fewer than --max-connections needs; the hard limit is usually far
@@ -1093,6 +1111,7 @@ main(int argc, char **argv)
 		if (cls->kind == KIND_MAILDIR)
 			maildir_check(maildir);
 	}
+	say_started(cls, &cfg, smtpd_server_port(srv));
 	if (cfg.debug) {
 		time_t now = time(NULL);
 		fprintf(stderr, "%s started at %s\tLocal addr: ('%s', %d)\n"
