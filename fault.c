@@ -164,47 +164,6 @@ fault_reply_valid(const char *r)
 	return NULL;
 }
 
-/* parse_duration - "500ms", "5s", "2m", "1.5s" into milliseconds; the
- * length parsed, or 0. */
-static size_t
-parse_duration(const char *s, long long *ms)
-{
-	const char *p = s;
-	double v = 0, scale;
-	char *end;
-
-	if (!isdigit((unsigned char)*p))
-		return 0;
-	errno = 0;
-	v = strtod(p, &end);
-	/* strtod also takes "1e3", "0x10", "inf": digits and one dot only. */
-	for (const char *q = p; q < end; q++)
-		if (!isdigit((unsigned char)*q) && *q != '.')
-			return 0;
-	if (errno != 0)
-		return 0;
-	p = end;
-	if (strncmp(p, "ms", 2) == 0) {
-		scale = 1;
-		p += 2;
-	} else if (*p == 's') {
-		scale = 1000;
-		p++;
-	} else if (*p == 'm') {
-		scale = 60000;
-		p++;
-	} else {
-		return 0;
-	}
-	if (isalnum((unsigned char)*p))
-		return 0;
-	v *= scale;
-	if (v > (double)FAULT_DELAY_MAX_MS + 1)
-		v = (double)FAULT_DELAY_MAX_MS + 1;
-	*ms = (long long)(v + 0.5);
-	return (size_t)(p - s);
-}
-
 /* parse_percent - "@P%" at the end of action[0, *len): set *pct and cut
  * it off.  Returns 1 for one, 0 for none (text that ends in "%"). */
 static int
@@ -256,7 +215,8 @@ parse_action(struct fault_rule *r, const char *a, const char *text, char *err,
 		size_t n;
 
 		p += strspn(p, " \t");
-		if ((n = parse_duration(p, &r->delay_ms)) == 0)
+		if ((n = io_parse_duration(p, FAULT_DELAY_MAX_MS,
+		    &r->delay_ms)) == 0)
 			return rule_error(err, errsz, text, "delay needs a "
 			    "duration with a unit: 500ms, 5s, 2m");
 		if (r->delay_ms > FAULT_DELAY_MAX_MS)

@@ -29,6 +29,13 @@
 #define IO_LINE_ERROR		(-3)
 ssize_t		io_file_line(FILE *f, char *buf, size_t bufsz);
 
+/* io_parse_duration - "500ms", "5s", "2m", "1.5s" at s into milliseconds
+ * (above max_ms: max_ms + 1, for the caller to refuse): the length parsed,
+ * or 0 when s does not start with a number and its unit.  The one parser
+ * of durations: fault rules' delays and --timeout. */
+size_t		io_parse_duration(const char *s, long long max_ms,
+		    long long *ms);
+
 /* io_close_keep_errno - close(2) a descriptor being given up after a
  * failure, leaving errno as the failure set it; returns -1. */
 int		io_close_keep_errno(int fd);

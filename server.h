@@ -334,6 +334,11 @@ bool	smtpd_tls_available(void);
  * certificate ("AB:CD:..."), or NULL without TLS. */
 const char *smtpd_server_tls_fingerprint(const struct smtpd_server *);
 
+/* smtpd_server_tls_certificate - the server's certificate as PEM text
+ * (with tls_self_signed, the throwaway one: what a verifying client is
+ * given to trust), or NULL without TLS.  Valid while the server is. (2.1) */
+const char *smtpd_server_tls_certificate(const struct smtpd_server *);
+
 /* smtpd_server_new - check the configuration and make a server (not yet
  * listening).  The configuration is copied; the strings it points to and
  * the handler's ctx must outlive the server. */

@@ -49,7 +49,8 @@
  *			failures on demand, to test a client's error
  *			handling: see the README
  *	--sched-batch	workers under SCHED_BATCH: for load tests
- *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
+ *	--tls-cert FILE --tls-key FILE, --tls-self-signed,
+ *	--tls-self-signed-out FILE, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
  *	--auth-plaintext, --auth-required
@@ -70,6 +71,7 @@
 #include "server.h"
 #include "auth.h"
 #include "delivery.h"
+#include "io.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -141,7 +143,7 @@ static const char usage_text[] =
 "\n"
 "    --timeout seconds\n"
 "        Close a connection idle this long, or this long inside DATA, with\n"
-"        421 (default 300; 0 = never).\n"
+"        421 (default 300; 0 = never).  Units as for fault delays: 5s, 2m.\n"
 "\n"
 "    --max-connections n\n"
 "        Answer connections beyond n with 421 (default 1000; 0 = no limit).\n"
@@ -215,7 +217,11 @@ static const char usage_text[] =
 "\n"
 "    --tls-self-signed\n"
 "        Offer STARTTLS with a throwaway certificate made at start for the\n"
-"        server's name (-d prints its SHA-256 fingerprint).\n"
+"        server's name and localhost (-d prints its SHA-256 fingerprint).\n"
+"\n"
+"    --tls-self-signed-out file\n"
+"        Write that certificate (PEM) into file, for a client that verifies\n"
+"        (curl --cacert file).\n"
 "\n"
 "    --smtps\n"
 "        TLS from the first byte instead of STARTTLS (RFC 8314, port 465).\n"
@@ -502,7 +508,7 @@ not_applied(const char *fmt, ...)
 static void
 check_options_apply(const struct smtpd_config *cfg,
     const struct server_class *cls, const char *maildir, const char *lmtp,
-    const char *mailman_home)
+    const char *mailman_home, const char *cert_out)
 {
 	bool relays = cls->kind == KIND_PUREPROXY ||
 	    cls->kind == KIND_MAILMANPROXY;
@@ -521,6 +527,8 @@ check_options_apply(const struct smtpd_config *cfg,
 		not_applied("%s needs a relaying class, -c PureProxy or -c "
 		    "MailmanProxy (the class is %s)", cfg->relay_auth_user ?
 		    "--relay-auth" : "--relay-tls-insecure", cls->name);
+	if (cert_out && !cfg->tls_self_signed)
+		not_applied("--tls-self-signed-out needs --tls-self-signed");
 	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)
 		not_applied("--relay-auth-plaintext needs --relay-auth");
 	/* Refused, not only unused: every AUTH would get 538. */
@@ -530,6 +538,27 @@ check_options_apply(const struct smtpd_config *cfg,
 		    "will get 538 (add --tls-cert and --tls-key or "
 		    "--tls-self-signed, or allow it with --auth-plaintext)\n",
 		    program);
+}
+
+/* write_certificate - --tls-self-signed-out: the throwaway certificate
+ * (not its key) into path, for a client that verifies (curl --cacert,
+ * openssl s_client -CAfile); exit 1 if it cannot be written. */
+static void
+write_certificate(struct smtpd_server *srv, const char *path)
+{
+	const char *pem = smtpd_server_tls_certificate(srv);
+	FILE *f;
+
+	if (pem == NULL || (f = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "%s: --tls-self-signed-out %s: %s\n", program,
+		    path, pem ? strerror(errno) : "no certificate");
+		exit(1);
+	}
+	if (fputs(pem, f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "%s: --tls-self-signed-out %s: %s\n", program,
+		    path, strerror(errno));
+		exit(1);
+	}
 }
 
 /* say_started - one line on standard error once the server listens, so
@@ -657,6 +686,27 @@ parse_count(const char *opt, const char *arg)
 	return (int)v;
 }
 
+/* parse_timeout - --timeout: whole seconds, as a number (300) or with
+ * the units of a fault rule's delay (5s, 2m), or exit 1. */
+static int
+parse_timeout(const char *arg)
+{
+	long long ms;
+	size_t n;
+
+	if (*arg >= '0' && *arg <= '9' && strspn(arg, "0123456789") ==
+	    strlen(arg))
+		return parse_count("timeout", arg);
+	n = io_parse_duration(arg, (long long)INT_MAX * 1000, &ms);
+	if (n == 0 || arg[n] != '\0' || ms % 1000 != 0 ||
+	    ms > (long long)INT_MAX * 1000) {
+		fprintf(stderr, "Invalid timeout: %s (whole seconds: 300, 5s, "
+		    "2m)\n", arg);
+		exit(1);
+	}
+	return (int)(ms / 1000);
+}
+
 /* abstract_process - Python's SMTPServer.process_message raises
  * NotImplementedError and the client is dropped; we refuse the message. */
 static const char *
@@ -711,7 +761,7 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
 	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
-	OPT_RELAY_AUTH_PLAIN };
+	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -762,6 +812,8 @@ main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-self-signed", no_argument, NULL, OPT_TLS_SELF },
+		{ "tls-self-signed-out", required_argument, NULL,
+		    OPT_TLS_SELF_OUT },
 		{ "smtps", no_argument, NULL, OPT_SMTPS },
 		{ "require-tls", no_argument, NULL, OPT_REQUIRE_TLS },
 		{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
@@ -781,7 +833,7 @@ main(int argc, char **argv)
 	const struct server_class *cls;
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
 	char localhost[256], remotehost[256], err[512], lmtphost[256];
-	const char *maildir = NULL, *lmtpspec = NULL;
+	const char *maildir = NULL, *lmtpspec = NULL, *cert_out = NULL;
 	/* Static, as proxy below: reachable until exit, not a leak. */
 	static const char **faults;	/* --fault, in order */
 	/* Static: the relay handlers keep a pointer for the server's life. */
@@ -833,7 +885,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case OPT_TIMEOUT:
-			cfg.timeout = parse_count("timeout", optarg);
+			cfg.timeout = parse_timeout(optarg);
 			break;
 		case OPT_MAX_CONN:
 			cfg.max_connections = parse_count("max-connections",
@@ -928,6 +980,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_TLS_SELF:
 			cfg.tls_self_signed = true;
+			break;
+		case OPT_TLS_SELF_OUT:
+			cert_out = optarg;
 			break;
 		case OPT_SMTPS:
 			cfg.smtps = true;
@@ -1029,7 +1084,8 @@ main(int argc, char **argv)
 	}
 
 	cls = class_lookup(classname);
-	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home);
+	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home,
+	    cert_out);
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);
@@ -1101,6 +1157,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", program, err);
 		return 1;
 	}
+	if (cert_out)
+		write_certificate(srv, cert_out);
 	if (smtpd_server_listen(srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", program, err);
 		smtpd_server_free(srv);

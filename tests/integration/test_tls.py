@@ -12,6 +12,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -397,6 +398,67 @@ class AuthOverTLSTest(TLSTestCase):
         c.cmd('EHLO client.example')
         self.assertEqual(c.cmd('MAIL FROM:<a@example.com>'),
                          '530 5.7.0 Authentication required')
+
+
+class SelfSignedOutTest(TLSTestCase):
+    """--tls-self-signed-out FILE: the throwaway certificate, for a client
+    that verifies."""
+
+    def cert_server(self):
+        d = tempfile.mkdtemp(prefix='smtpd-cert-')
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, 'smtpd.pem')
+        srv = self.tls_server('--tls-self-signed-out', path)
+        return srv, path
+
+    def test_python_ssl_verifies_the_server_with_the_written_certificate(self):
+        srv, path = self.cert_server()
+        with open(path) as f:
+            pem = f.read()
+        self.assertTrue(pem.startswith('-----BEGIN CERTIFICATE-----\n'), pem[:60])
+        self.assertNotIn('PRIVATE KEY', pem)
+        for host in ('localhost', HOST):
+            with self.subTest(host=host):
+                ctx = ssl.create_default_context(cafile=path)   # hostname checked too
+                with smtplib.SMTP(host, srv.port, timeout=CLIENT_TIMEOUT) as s:
+                    self.assertEqual(s.starttls(context=ctx)[0], 220)
+                    self.assertEqual(s.noop()[0], 250)
+
+    def test_without_it_a_verifying_client_refuses_the_server(self):
+        srv, _ = self.cert_server()
+        ctx = ssl.create_default_context()
+        with smtplib.SMTP(HOST, srv.port, timeout=CLIENT_TIMEOUT) as s:
+            with self.assertRaises(ssl.SSLCertVerificationError):
+                s.starttls(context=ctx)
+
+    def test_openssl_s_client_verifies_with_it(self):
+        if not shutil.which('openssl'):
+            self.skipTest('openssl is not installed')
+        srv, path = self.cert_server()
+        r = run_client(['openssl', 's_client', '-starttls', 'smtp', '-quiet',
+                        '-verify_return_error', '-CAfile', path, '-verify_hostname',
+                        'localhost', '-connect', '%s:%d' % (HOST, srv.port)],
+                       stdin=b'EHLO client.example\r\nQUIT\r\n')
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors='replace'))
+        self.assertIn('221 Bye', r.stdout.decode(errors='replace'))
+
+    def test_curl_verifies_with_it(self):
+        if not shutil.which('curl'):
+            self.skipTest('curl is not installed')
+        srv, path = self.cert_server()
+        r = run_client(['curl', '-sS', '--ssl-reqd', '--cacert', path,
+                        'smtp://localhost:%d' % srv.port, '--mail-from', 'a@example.com',
+                        '--mail-rcpt', 'b@example.com', '-T', '-'], stdin=MESSAGE.encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(tls_line(srv.wait_for_messages(1)[0]), r'^tls: TLSv1\.[23] ')
+
+    def test_needs_tls_self_signed(self):
+        r = subprocess.run([smtpd_path(), '-n', '--tls-self-signed-out', '/tmp/never.pem',
+                            '127.0.0.1:0'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('--tls-self-signed-out needs --tls-self-signed', r.stderr.decode())
+        self.assertFalse(os.path.exists('/tmp/never.pem'))
 
 
 class ClientsTest(TLSTestCase):
