@@ -8,6 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (also BINDIR, LIBDIR,
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
+#                   (PORT=1025 for another port, ARGS='...' for options)
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
 #   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
 #   make deb-test   build, lint, install, use and remove the Debian packages
@@ -62,7 +63,7 @@ endif
 
 LIB_SRCS = server.c config.c listen.c channel.c stage.c session.c stream.c \
 	   message.c address.c handlers.c inbox.c relay.c pureproxy.c \
-	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
+	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c version.c
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h relaying.h address.h \
@@ -86,8 +87,10 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 
 # ---- the shared library ------------------------------------------------
 #
-# libsmtpd.so.2.0.0, soname libsmtpd.so.2: a program linked today keeps
-# running with any 2.x.y.  2, not 1: struct smtpd_config gained its size
+# libsmtpd.so.$(VERSION), soname libsmtpd.so.2: a program linked today
+# keeps running with any 2.x.y.  VERSION is SMTPD_VERSION of server.h, the
+# one version of everything (smtpd -V, smtpd.pc, debian/changelog); the
+# soname's major is the ABI's and need not follow it (as OpenSSL's).  2, not 1: struct smtpd_config gained its size
 # field (first, so every later field moved), and smtpd_hooks and
 # smtpd_handler their reserved slots, which no program built for 1 can
 # run with.  From 2 on the structs grow without a new soname, as server.h
@@ -96,8 +99,9 @@ $(B)libsmtpd.a: $(LIB_OBJS)
 # SO_MAJOR only for a change that policy does not allow.  smtpd.map
 # exports the public API, smtpd_*, only.
 
+VERSION   := $(shell sed -n 's/^\#define SMTPD_VERSION[^"]*"\(.*\)"/\1/p' server.h)
 SO_MAJOR   = 2
-SO_VERSION = $(SO_MAJOR).0.0
+SO_VERSION = $(VERSION)
 SO_NAME    = libsmtpd.so.$(SO_MAJOR)
 
 # macOS: Apple's linker has no -soname, version scripts, objcopy or
@@ -153,8 +157,13 @@ $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 
 # ---- running ------------------------------------------------------------
 
+# PORT and ARGS (more options) for a first try, e.g.
+#   make run PORT=1025 ARGS='--tls-self-signed -d'
+PORT ?= 8025
+ARGS ?=
+
 run: $(B)smtpd
-	./$(B)smtpd -n -c DebuggingServer localhost:8025
+	./$(B)smtpd -n -c DebuggingServer $(ARGS) localhost:$(PORT)
 
 # ---- documentation ------------------------------------------------------
 #
@@ -208,7 +217,7 @@ install: all $(B)libsmtpd-api.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' \
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(SO_VERSION)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' smtpd.pc.in \
 	    > "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc"
 	if [ -f smtpd.1 ]; then $(INSTALL) -m 644 smtpd.1 \
@@ -314,6 +323,11 @@ examples: all
 	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
+	@# One version everywhere: server.h, smtpd.pc, smtpd -V, the changelog.
+	test "$$($(STAGE_PC) --modversion smtpd)" = "$(VERSION)"
+	$(STAGE_PC) --atleast-version=2.1 smtpd
+	test "$$("$(STAGE)$(STAGE_PREFIX)/bin/smtpd" -V)" = "smtpd $(VERSION)"
+	head -1 debian/changelog | grep -F "smtpd ($(VERSION))"
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
 	@bad=$$(nm -g --defined-only \
 	    "$(STAGE)$(STAGE_PREFIX)/lib/libsmtpd.a" \

@@ -139,6 +139,45 @@ auth_reply(enum auth_status st)
 	return "451 4.3.0 Error: internal error";
 }
 
+const char *
+auth_failure(struct auth_dialogue *d, enum auth_status st)
+{
+	const char *reason = d->reason;
+
+	if (reason == NULL) {
+		switch (st) {
+		case AUTH_FAILED:
+			reason = "malformed response";
+			break;
+		case AUTH_CANCELLED:
+			reason = "cancelled by the client";
+			break;
+		case AUTH_BAD_BASE64:
+			reason = "response not base64";
+			break;
+		case AUTH_SYNTAX:
+			reason = "syntax error";
+			break;
+		case AUTH_NO_MECHANISM:
+			reason = "unknown mechanism";
+			break;
+		default:
+			reason = auth_reply(st);
+			break;
+		}
+	}
+	if (d->attempt[0])
+		snprintf(d->why, sizeof(d->why), "user <%s>: %s", d->attempt,
+		    reason);
+	else
+		snprintf(d->why, sizeof(d->why), "%s", reason);
+	/* The name is the client's: no line of its own in the trace. */
+	for (char *p = d->why; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return d->why;
+}
+
 /* same_secret - compare without an early exit, so the time taken does
  * not tell how much of a guess was right. */
 static bool
@@ -164,9 +203,14 @@ check_password(struct auth_dialogue *d, const struct auth_creds *c,
 	snprintf(d->attempt, sizeof(d->attempt), "%s", user);
 	if (!c->any) {
 		if (c->secret == NULL ||
-		    (secret = c->secret(user, c->ctx)) == NULL ||
-		    !same_secret(secret, password))
+		    (secret = c->secret(user, c->ctx)) == NULL) {
+			d->reason = "no such user";
 			return AUTH_FAILED;
+		}
+		if (!same_secret(secret, password)) {
+			d->reason = "wrong password";
+			return AUTH_FAILED;
+		}
 	}
 	snprintf(d->user, sizeof(d->user), "%s", user);
 	return AUTH_OK;
@@ -269,16 +313,21 @@ cram_response(struct auth_dialogue *d, const struct auth_creds *c,
 		snprintf(d->user, sizeof(d->user), "%s", user);
 		return AUTH_OK;
 	}
-	if (c->secret == NULL || (secret = c->secret(user, c->ctx)) == NULL ||
-	    !tls_hmac_md5(secret, strlen(secret), d->challenge,
+	if (c->secret == NULL || (secret = c->secret(user, c->ctx)) == NULL) {
+		d->reason = "no such user";
+		return AUTH_FAILED;
+	}
+	if (!tls_hmac_md5(secret, strlen(secret), d->challenge,
 	    strlen(d->challenge), mac))
 		return AUTH_FAILED;
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
 	for (char *h = sp + 1; *h; h++)
 		*h = (char)tolower((unsigned char)*h);
-	if (!same_secret(hex, sp + 1))
+	if (!same_secret(hex, sp + 1)) {
+		d->reason = "wrong password (CRAM-MD5 digest)";
 		return AUTH_FAILED;
+	}
 	snprintf(d->user, sizeof(d->user), "%s", user);
 	return AUTH_OK;
 }
@@ -427,8 +476,7 @@ auth_users_load(struct auth_users *t, const char *path, char *err,
     size_t errsz)
 {
 	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	ssize_t n;
 	int lineno = 0, rc = 0;
 
@@ -436,21 +484,36 @@ auth_users_load(struct auth_users *t, const char *path, char *err,
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
+	if ((line = malloc(IO_FILE_LINE_MAX + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	while ((n = io_file_line(f, line, IO_FILE_LINE_MAX + 1)) >= 0) {
 		char e[200];
 
 		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		while (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		if (n == 0 || line[0] == '#')
 			continue;
-		if (auth_users_add(t, line, e, sizeof(e)) != 0) {
+		if (strlen(line) != (size_t)n ||
+		    auth_users_add(t, line, e, sizeof(e)) != 0) {
 			/* Not the line itself: it holds a password. */
 			snprintf(err, errsz, "%s:%d: not a user:password line",
 			    path, lineno);
 			rc = -1;
 			break;
 		}
+	}
+	if (n == IO_LINE_TOO_LONG) {
+		snprintf(err, errsz, "%s:%d: longer than %d bytes", path,
+		    lineno + 1, IO_FILE_LINE_MAX);
+		rc = -1;
+	} else if (n == IO_LINE_ERROR) {
+		snprintf(err, errsz, "%s:%d: %s", path, lineno + 1,
+		    strerror(errno));
+		rc = -1;
 	}
 	free(line);
 	fclose(f);

@@ -56,6 +56,8 @@ struct auth_dialogue {
 	 * the fault rules' "auth" stage. */
 	char		 attempt[AUTH_FIELD_MAX + 1];
 	char		 challenge[128];	/* CRAM-MD5's, not encoded */
+	const char	*reason;	/* why AUTH_FAILED, for the -d trace */
+	char		 why[AUTH_FIELD_MAX + 64];	/* auth_failure's text */
 };
 
 /* auth_mechanisms - the EHLO AUTH line's list. */
@@ -72,6 +74,10 @@ enum auth_status auth_continue(struct auth_dialogue *,
 		    size_t replysz);
 /* auth_reply - the reply line for a final status (not AUTH_MORE). */
 const char	*auth_reply(enum auth_status);
+/* auth_failure - a failed login in words, for the -d trace: the user who
+ * tried (when known) and why ("user <ann>: wrong password"); never the
+ * password.  Kept in the dialogue. */
+const char	*auth_failure(struct auth_dialogue *, enum auth_status);
 
 /* base64_encode - len bytes into out, NUL-terminated; false if too small. */
 bool		 base64_encode(const void *in, size_t len, char *out,

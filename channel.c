@@ -989,6 +989,9 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
+	if (st != AUTH_OK && cfg->debug)
+		fprintf(cfg->debug, "%s:%d AUTH failed: %s\n", ch->peer_ip,
+		    ch->peer_port, auth_failure(&d, st));
 	channel_push(ch, auth_reply(st));
 }
 

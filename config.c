@@ -233,6 +233,7 @@ config_faults(const struct smtpd_config *cfg, const char *const *rules,
 		.rules = rules, .rule_count = n, .file = file,
 		.seed = cfg->fault_seed, .seeded = cfg->fault_seeded,
 		.triggers = cfg->triggers,
+		.without_auth = !cfg->auth_secret && !cfg->auth_any,
 	};
 
 	if (fault_set_new(&o, out, err, errsz) != 0)

@@ -10,6 +10,7 @@
  */
 #include "compat.h"
 #include "fault.h"
+#include "io.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ struct fault_set {
 	struct fault_rule *rules;
 	size_t		 count, cap;
 	bool		 triggers;
+	bool		 without_auth;	/* refuse "auth" rules */
 	/* How often each stage was reached, for #N. */
 	atomic_ulong	 reached[FAULT_STAGES];
 	/* One PRNG for the whole set, under a lock, so that a seed gives the
@@ -129,8 +131,11 @@ fault_reply_valid(const char *r)
 	    !isdigit((unsigned char)r[1]) || !isdigit((unsigned char)r[2]))
 		return "a reply begins with a three-digit code (550 No such "
 		    "user)";
-	if (r[0] < '2' || r[0] > '5')
-		return "a reply code is 2xx to 5xx";
+	/* A 2xx or 3xx would make the server lie: "250" for a recipient it
+	 * never took, "354" with the client's text then read as commands. */
+	if (r[0] != '4' && r[0] != '5')
+		return "a rule's reply is a failure, 4xx or 5xx: a 2xx or 3xx "
+		    "would tell the client that what it asked was done";
 	if (r[3] == '\0' || (r[3] == ' ' && r[4 + strspn(r + 4, " ")] == '\0'))
 		return "the code needs a text after it (550 No such user)";
 	if (r[3] != ' ')
@@ -157,47 +162,6 @@ fault_reply_valid(const char *r)
 			    "reply code's first digit";
 	}
 	return NULL;
-}
-
-/* parse_duration - "500ms", "5s", "2m", "1.5s" into milliseconds; the
- * length parsed, or 0. */
-static size_t
-parse_duration(const char *s, long long *ms)
-{
-	const char *p = s;
-	double v = 0, scale;
-	char *end;
-
-	if (!isdigit((unsigned char)*p))
-		return 0;
-	errno = 0;
-	v = strtod(p, &end);
-	/* strtod also takes "1e3", "0x10", "inf": digits and one dot only. */
-	for (const char *q = p; q < end; q++)
-		if (!isdigit((unsigned char)*q) && *q != '.')
-			return 0;
-	if (errno != 0)
-		return 0;
-	p = end;
-	if (strncmp(p, "ms", 2) == 0) {
-		scale = 1;
-		p += 2;
-	} else if (*p == 's') {
-		scale = 1000;
-		p++;
-	} else if (*p == 'm') {
-		scale = 60000;
-		p++;
-	} else {
-		return 0;
-	}
-	if (isalnum((unsigned char)*p))
-		return 0;
-	v *= scale;
-	if (v > (double)FAULT_DELAY_MAX_MS + 1)
-		v = (double)FAULT_DELAY_MAX_MS + 1;
-	*ms = (long long)(v + 0.5);
-	return (size_t)(p - s);
 }
 
 /* parse_percent - "@P%" at the end of action[0, *len): set *pct and cut
@@ -251,7 +215,8 @@ parse_action(struct fault_rule *r, const char *a, const char *text, char *err,
 		size_t n;
 
 		p += strspn(p, " \t");
-		if ((n = parse_duration(p, &r->delay_ms)) == 0)
+		if ((n = io_parse_duration(p, FAULT_DELAY_MAX_MS,
+		    &r->delay_ms)) == 0)
 			return rule_error(err, errsz, text, "delay needs a "
 			    "duration with a unit: 500ms, 5s, 2m");
 		if (r->delay_ms > FAULT_DELAY_MAX_MS)
@@ -459,6 +424,14 @@ set_add(struct fault_set *fs, const char *raw, char *err, size_t errsz)
 		rule_free(&fs->rules[fs->count]);
 		return -1;
 	}
+	/* A rule that can never fire would make a test pass for nothing. */
+	if (fs->without_auth && fs->rules[fs->count].stage == FAULT_AUTH) {
+		rule_error(err, errsz, fs->rules[fs->count].text, "the auth "
+		    "stage needs AUTH on (--auth-user, --auth-file or "
+		    "--auth-any)");
+		rule_free(&fs->rules[fs->count]);
+		return -1;
+	}
 	fs->count++;
 	return 0;
 }
@@ -470,8 +443,7 @@ static int
 set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 {
 	FILE *fp = fopen(path, "r");
-	char *line = NULL, why[512];
-	size_t cap = 0;
+	char *line, why[512];
 	ssize_t n;
 	int lineno = 0, rc = 0;
 
@@ -480,11 +452,16 @@ set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 		    strerror(errno));
 		return -1;
 	}
-	while ((n = getline(&line, &cap, fp)) >= 0) {
+	if ((line = malloc(IO_FILE_LINE_MAX + 1)) == NULL) {
+		fclose(fp);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	while ((n = io_file_line(fp, line, IO_FILE_LINE_MAX + 1)) >= 0) {
 		const char *p = line;
 
 		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		while (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		p += strspn(p, " \t");
 		if (*p == '\0' || *p == '#')
@@ -502,9 +479,13 @@ set_read_file(struct fault_set *fs, const char *path, char *err, size_t errsz)
 			break;
 		}
 	}
-	if (rc == 0 && ferror(fp)) {
-		snprintf(err, errsz, "fault file %s: %s", path,
-		    strerror(errno));
+	if (n == IO_LINE_TOO_LONG) {
+		snprintf(err, errsz, "%s line %d: longer than %d bytes", path,
+		    lineno + 1, IO_FILE_LINE_MAX);
+		rc = -1;
+	} else if (n == IO_LINE_ERROR) {
+		snprintf(err, errsz, "fault file %s: line %d: %s", path,
+		    lineno + 1, strerror(errno));
 		rc = -1;
 	}
 	free(line);
@@ -540,6 +521,7 @@ fault_set_new(const struct fault_options *o, struct fault_set **out,
 		atomic_init(&fs->reached[s], 0);
 	pthread_mutex_init(&fs->prng_lock, NULL);
 	fs->triggers = o->triggers;
+	fs->without_auth = o->without_auth;
 	if (o->seeded) {
 		seed = o->seed;
 	} else if (compat_random(&seed, sizeof(seed)) != 0) {

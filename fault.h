@@ -77,6 +77,9 @@ struct fault_options {
 	unsigned long	 seed;		/* --fault-seed */
 	bool		 seeded;	/* else seeded from the system */
 	bool		 triggers;	/* --triggers */
+	bool		 without_auth;	/* the server has no AUTH: an "auth"
+					   rule, which could never fire, is
+					   refused */
 };
 
 struct fault_set;

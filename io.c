@@ -6,11 +6,13 @@
 #include "compat.h"
 #include "io.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/socket.h>
@@ -179,4 +181,66 @@ io_set_v6only(int fd, bool on, char *err, size_t errsz)
 
 	return io_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v),
 	    "setsockopt IPV6_V6ONLY", err, errsz);
+}
+
+ssize_t
+io_file_line(FILE *f, char *buf, size_t bufsz)
+{
+	size_t n = 0, max = bufsz - 1 < IO_FILE_LINE_MAX ? bufsz - 1 :
+	    IO_FILE_LINE_MAX;
+	int c;
+
+	while ((c = getc(f)) != EOF) {
+		if (c == '\n')
+			break;
+		if (n == max)
+			return IO_LINE_TOO_LONG;
+		buf[n++] = (char)c;
+	}
+	if (c == EOF && ferror(f))
+		return IO_LINE_ERROR;
+	if (c == EOF && n == 0)
+		return IO_LINE_EOF;
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+size_t
+io_parse_duration(const char *s, long long max_ms, long long *ms)
+{
+	const char *p = s;
+	double v, scale;
+	char *end;
+
+	if (!isdigit((unsigned char)*p))
+		return 0;
+	errno = 0;
+	v = strtod(p, &end);
+	/* strtod also takes "1e3", "0x10", "inf": digits and a dot only. */
+	for (const char *q = p; q < end; q++)
+		if (!isdigit((unsigned char)*q) && *q != '.')
+			return 0;
+	if (errno != 0)
+		return 0;
+	p = end;
+	if (strncmp(p, "ms", 2) == 0) {
+		scale = 1;
+		p += 2;
+	} else if (*p == 's') {
+		scale = 1000;
+		p++;
+	} else if (*p == 'm') {
+		scale = 60000;
+		p++;
+	} else {
+		return 0;
+	}
+	if (isalnum((unsigned char)*p))
+		return 0;
+	v *= scale;
+	/* Past the bound it is the bound + 1: the caller says "too long". */
+	if (v > (double)max_ms + 1)
+		v = (double)max_ms + 1;
+	*ms = (long long)(v + 0.5);
+	return (size_t)(p - s);
 }

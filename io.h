@@ -11,6 +11,30 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* The longest line of a file we read at start (--fault-file, --auth-file):
+ * a file with an endless line (/dev/zero, a wrong path) must not take the
+ * memory it asks for. */
+#define IO_FILE_LINE_MAX	65536
+
+/* io_file_line - the next line of f into buf (bufsz > IO_FILE_LINE_MAX,
+ * NUL-terminated, the newline removed): its length (a NUL byte inside is
+ * kept and counted); IO_LINE_EOF at the end of the file; IO_LINE_TOO_LONG
+ * for a line of more than IO_FILE_LINE_MAX bytes (the rest is not read);
+ * IO_LINE_ERROR for a read error, errno set. */
+#define IO_LINE_EOF		(-1)
+#define IO_LINE_TOO_LONG	(-2)
+#define IO_LINE_ERROR		(-3)
+ssize_t		io_file_line(FILE *f, char *buf, size_t bufsz);
+
+/* io_parse_duration - "500ms", "5s", "2m", "1.5s" at s into milliseconds
+ * (above max_ms: max_ms + 1, for the caller to refuse): the length parsed,
+ * or 0 when s does not start with a number and its unit.  The one parser
+ * of durations: fault rules' delays and --timeout. */
+size_t		io_parse_duration(const char *s, long long max_ms,
+		    long long *ms);
 
 /* io_close_keep_errno - close(2) a descriptor being given up after a
  * failure, leaving errno as the failure set it; returns -1. */

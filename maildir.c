@@ -113,11 +113,18 @@ maildir_write(struct smtpd_channel *ch, const struct smtpd_message *m,
 	const char *from = strcmp(m->mailfrom, "<>") == 0 ? "" : m->mailfrom;
 	int fd = -1, n, e;
 
+	/* Any of DIR, tmp/, new/ and cur/ removed since the last delivery
+	 * (a cleanup, a reader's rm -r) is made again first: a mkdir that
+	 * finds it there is cheap beside the fsyncs below. */
+	if (maildir_make(dir, err, sizeof(err)) != 0) {
+		snprintf(why, whysz, "Cannot deliver into %s: %s", dir, err);
+		return -1;
+	}
 	for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
 		unique_name(name, sizeof(name));
 		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		/* Someone removed the Maildir's directories: make them again. */
+		/* Removed again in between: make them again. */
 		if (fd < 0 && errno == ENOENT &&
 		    maildir_make(dir, err, sizeof(err)) != 0)
 			break;
@@ -147,7 +154,8 @@ maildir_write(struct smtpd_channel *ch, const struct smtpd_message *m,
 	fd = -1;
 	snprintf(new, sizeof(new), "%s/new/%s", dir, name);
 	snprintf(newdir, sizeof(newdir), "%s/new", dir);
-	if (rename(tmp, new) != 0)
+	if (rename(tmp, new) != 0 && (errno != ENOENT ||
+	    maildir_make(dir, err, sizeof(err)) != 0 || rename(tmp, new) != 0))
 		goto fail;
 	if (fsync_dir(newdir) != 0) {
 		/* Not known to be safe: take it back, so the retry is the

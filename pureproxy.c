@@ -184,7 +184,8 @@ relaying_params(const struct relaying_session *s, const struct relay *r,
 }
 
 /* relaying_secure - STARTTLS and AUTH upstream, as the server's
- * configuration asks (relay_auth_user, relay_tls_insecure). */
+ * configuration asks (relay_auth_user, relay_tls_insecure,
+ * relay_auth_plaintext). */
 static int
 relaying_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
     struct relay_reply *rep)
@@ -194,7 +195,7 @@ relaying_secure(struct smtpd_channel *ch, struct relay *up, const char *host,
 
 	return relay_secure(up, host, smtpd_channel_fqdn(ch),
 	    !cfg->relay_tls_insecure, cfg->relay_auth_user,
-	    cfg->relay_auth_password, rep);
+	    cfg->relay_auth_password, cfg->relay_auth_plaintext, rep);
 }
 
 const char *

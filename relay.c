@@ -216,6 +216,23 @@ relay_put(struct relay *r, const char *s, size_t len, struct relay_reply *rep)
 	}
 }
 
+/*
+ * relay_sanitise - the upstream's text is relayed to our own client, so
+ * a bare CR, a NUL or any other control character in it could end that
+ * reply early and forge a second one ("550 no\r250 2.0.0 fake"): each
+ * becomes a space.  (A tab stays: it is text.)
+ */
+static void
+relay_sanitise(char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			line[i] = ' ';
+	}
+}
+
 /* relay_read_line - one reply line without its line ending, by the
  * deadline: false when the connection broke first.  Lines end in CRLF; a
  * bare LF is taken too (liberal in what we accept). */
@@ -236,6 +253,7 @@ relay_read_line(struct relay *r, char *line, size_t linesz, long long deadline,
 				keep = linesz - 1;
 			memcpy(line, r->in, keep);
 			line[keep] = '\0';
+			relay_sanitise(line, keep);
 			r->in_len -= n + 1;
 			memmove(r->in, nl + 1, r->in_len);
 			return true;
@@ -409,7 +427,7 @@ relay_ehlo(struct relay *r, const char *helo, struct relay_reply *rep)
 
 int
 relay_secure(struct relay *r, const char *host, const char *helo,
-    bool verify, const char *user, const char *password,
+    bool verify, const char *user, const char *password, bool plaintext,
     struct relay_reply *rep)
 {
 	char err[RELAY_TEXT_MAX];
@@ -431,6 +449,12 @@ relay_secure(struct relay *r, const char *host, const char *helo,
 	}
 	if (user == NULL)
 		return 250;
+	/* Whoever strips STARTTLS on the way would read the password. */
+	if (r->tls == NULL && !plaintext)
+		return relay_fail(r, rep, "no TLS (%s), so the relay password "
+		    "is not sent in clear (--relay-auth-plaintext allows it)",
+		    tls_available() ? "STARTTLS not offered" :
+		    "built without TLS");
 	if (!relay_has(r, "AUTH", NULL))
 		return relay_fail(r, rep, "%s offers no AUTH", r->peer);
 

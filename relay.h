@@ -51,11 +51,13 @@ struct relay	*relay_open(const char *host, int port, bool lmtp,
 
 /* relay_secure - STARTTLS when the upstream offers it (and this build
  * has TLS), checking its certificate for host unless verify is false, and
- * EHLO again; then, with user set, AUTH PLAIN.  250 when done; else the
- * code, 0 with *rep saying why (a certificate that fails is a 0). */
+ * EHLO again; then, with user set, AUTH PLAIN - over TLS only, unless
+ * plaintext.  250 when done; else the code, 0 with *rep saying why (a
+ * certificate that fails, or a login that would go in clear, is a 0). */
 int		 relay_secure(struct relay *, const char *host,
 		    const char *helo, bool verify, const char *user,
-		    const char *password, struct relay_reply *rep);
+		    const char *password, bool plaintext,
+		    struct relay_reply *rep);
 
 /* relay_has - did EHLO/LHLO advertise this keyword?  *value (if given)
  * gets its parameter text ("" when none). */

@@ -71,7 +71,10 @@
 extern "C" {
 #endif
 
-#define SMTPD_VERSION		"1.0.0"
+/* The version of these headers; smtpd_version() is the library's, which
+ * may be newer.  The Makefile reads it from here (smtpd.pc, the shared
+ * library's file name); the soname's major (2) is the ABI's, not this. */
+#define SMTPD_VERSION		"2.1.0"
 #define SMTPD_DATA_SIZE_DEFAULT	33554432	/* Python's DATA_SIZE_DEFAULT */
 
 struct smtpd_server;
@@ -306,6 +309,10 @@ struct smtpd_config {
 	const char	*relay_auth_user;
 	const char	*relay_auth_password;
 	bool		 relay_tls_insecure;
+
+	/* 2.1: relay_auth_user logs in over TLS only (an upstream without
+	 * STARTTLS gets no password, the client a 451) unless this is set. */
+	bool		 relay_auth_plaintext;
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on
@@ -314,6 +321,11 @@ struct smtpd_config {
  * smtpd_config_init, which passes the size the program was built with. */
 void	smtpd_config_init_size(struct smtpd_config *, size_t size);
 #define smtpd_config_init(cfg)	smtpd_config_init_size((cfg), sizeof *(cfg))
+
+/* smtpd_version - the running library's version, "2.1.0": a program
+ * built with older headers (SMTPD_VERSION) may run on a newer library.
+ * (2.1) */
+const char *smtpd_version(void);
 
 /* smtpd_tls_available - was the library built with TLS (OpenSSL)? */
 bool	smtpd_tls_available(void);
@@ -326,6 +338,11 @@ const char *smtpd_server_tls_fingerprint(const struct smtpd_server *);
  * copied and completed it: what a handler may read (the relay handlers
  * take their upstream's defaults, AUTH and TLS settings from it). */
 const struct smtpd_config *smtpd_server_config(const struct smtpd_server *);
+
+/* smtpd_server_tls_certificate - the server's certificate as PEM text
+ * (with tls_self_signed, the throwaway one: what a verifying client is
+ * given to trust), or NULL without TLS.  Valid while the server is. (2.1) */
+const char *smtpd_server_tls_certificate(const struct smtpd_server *);
 
 /* smtpd_server_new - check the configuration and make a server (not yet
  * listening).  The configuration is copied; the strings it points to and

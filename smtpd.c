@@ -49,13 +49,16 @@
  *			failures on demand, to test a client's error
  *			handling: see the README
  *	--sched-batch	workers under SCHED_BATCH: for load tests
- *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
+ *	--tls-cert FILE --tls-key FILE, --tls-self-signed,
+ *	--tls-self-signed-out FILE, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
  *	--auth-plaintext, --auth-required
  *			AUTH PLAIN, LOGIN, CRAM-MD5 (RFC 4954)
- *	--relay-auth USER:PASSWORD, --relay-tls-insecure
- *			PureProxy's login upstream, and its certificate check
+ *	--relay-auth USER:PASSWORD, --relay-auth-plaintext,
+ *	--relay-tls-insecure
+ *			PureProxy's login upstream (over TLS only, unless
+ *			--relay-auth-plaintext), and its certificate check
  *
  * EXIT STATUS
  *	0 after SIGINT or SIGTERM; 1 on bad arguments or when the address
@@ -68,6 +71,7 @@
 #include "server.h"
 #include "auth.h"
 #include "delivery.h"
+#include "io.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -81,6 +85,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,7 +143,7 @@ static const char usage_text[] =
 "\n"
 "    --timeout seconds\n"
 "        Close a connection idle this long, or this long inside DATA, with\n"
-"        421 (default 300; 0 = never).\n"
+"        421 (default 300; 0 = never).  Units as for fault delays: 5s, 2m.\n"
 "\n"
 "    --max-connections n\n"
 "        Answer connections beyond n with 421 (default 1000; 0 = no limit).\n"
@@ -212,7 +217,11 @@ static const char usage_text[] =
 "\n"
 "    --tls-self-signed\n"
 "        Offer STARTTLS with a throwaway certificate made at start for the\n"
-"        server's name (-d prints its SHA-256 fingerprint).\n"
+"        server's name and localhost (-d prints its SHA-256 fingerprint).\n"
+"\n"
+"    --tls-self-signed-out file\n"
+"        Write that certificate (PEM) into file, for a client that verifies\n"
+"        (curl --cacert file).\n"
 "\n"
 "    --smtps\n"
 "        TLS from the first byte instead of STARTTLS (RFC 8314, port 465).\n"
@@ -238,7 +247,12 @@ static const char usage_text[] =
 "\n"
 "    --relay-auth user:password\n"
 "        PureProxy: log in upstream with AUTH PLAIN (after STARTTLS, which\n"
-"        is used whenever the upstream offers it).\n"
+"        is used whenever the upstream offers it).  An upstream without\n"
+"        STARTTLS gets no password: the client gets 451.\n"
+"\n"
+"    --relay-auth-plaintext\n"
+"        With --relay-auth: send the password to an upstream that offers\n"
+"        no STARTTLS, in clear.\n"
 "\n"
 "    --relay-tls-insecure\n"
 "        PureProxy: do not verify the upstream's certificate (otherwise a\n"
@@ -257,22 +271,50 @@ static const char usage_text[] =
 
 static const char *program = "smtpd";
 
-/* usage - Python's usage(code, msg): the text, then the message. */
+/* usage - --help: the whole text, on standard output. */
 static void __attribute__((noreturn))
-usage(int code, const char *fmt, ...)
+usage(void)
 {
-	FILE *out = code ? stderr : stdout;
+	printf(usage_text, program, program);
+	exit(0);
+}
 
-	fprintf(out, usage_text, program, program);
-	if (fmt) {
-		va_list ap;
+/* arg_error - a bad argument: the reason in one line (Python's words where
+ * it has them), then where to read more, as GNU tools do; exit 1.  Not
+ * the whole usage: the reason would scroll away above it. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+arg_error(const char *fmt, ...)
+{
+	va_list ap;
 
-		va_start(ap, fmt);
-		vfprintf(out, fmt, ap);
-		va_end(ap);
-		fputc('\n', out);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+	exit(1);
+}
+
+/*
+ * bad_option - what getopt_long refused (c is ':' for a missing argument,
+ * '?' otherwise), said as Python says it for the short options ("option
+ * -c requires argument"); arg is the argument it was looking at, for the
+ * long ones.
+ */
+static void __attribute__((noreturn))
+bad_option(int c, const char *arg)
+{
+	if (strncmp(arg, "--", 2) == 0) {
+		int n = (int)strcspn(arg, "=");
+
+		if (c == ':')
+			arg_error("option %s needs an argument", arg);
+		if (optopt != 0 && arg[n] == '=')
+			arg_error("option %.*s takes no argument", n, arg);
+		arg_error("option %.*s not recognized", n, arg);
 	}
-	exit(code);
+	if (c == ':')
+		arg_error("option -%c requires argument", optopt);
+	arg_error("option -%c not recognized", optopt);
 }
 
 /*
@@ -349,6 +391,62 @@ become_nobody(void)
 	}
 }
 
+/* The folders of a Maildir: DIR itself, then those a delivery writes
+ * into, then cur/. */
+static const char *const maildir_folders[] = { "", "/tmp", "/new", "/cur" };
+#define NFOLDERS	(sizeof(maildir_folders) / sizeof(maildir_folders[0]))
+
+/*
+ * maildir_for_nobody - root, about to become nobody: make the folders of
+ * the Maildir that are missing now, and give them to nobody, who will
+ * write into them (made as root, mode 0700, every delivery would fail).
+ * Folders that exist are left as they are: maildir_check says whether
+ * nobody can use them.
+ */
+static void
+maildir_for_nobody(const char *dir)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char path[PATH_MAX];
+
+	if (pw == NULL)
+		return;		/* become_nobody says so */
+	for (size_t i = 0; i < NFOLDERS; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, maildir_folders[i]);
+		if (mkdir(path, 0700) != 0) {
+			if (errno == EEXIST)
+				continue;
+			fprintf(stderr, "%s: cannot create %s: %s\n", program,
+			    path, strerror(errno));
+			exit(1);
+		}
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0) {
+			fprintf(stderr, "%s: cannot give %s to nobody: %s\n",
+			    program, path, strerror(errno));
+			exit(1);
+		}
+	}
+}
+
+/* maildir_check - after the drop: can we deliver into the Maildir (enter
+ * DIR, write into tmp/ and new/)?  A clear error now, rather than a 451
+ * for every message. */
+static void
+maildir_check(const char *dir)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, maildir_folders[i]);
+		if (access(path, i == 0 ? X_OK : W_OK | X_OK) != 0) {
+			fprintf(stderr, "%s: Maildir: %s: %s as nobody (give "
+			    "it to nobody, or run with -n)\n", program, path,
+			    strerror(errno));
+			exit(1);
+		}
+	}
+}
+
 /*
  * The classes -c knows, Python's names first.  Each kind is set up in
  * main; the table is the one place that lists them (and the "known:"
@@ -384,6 +482,101 @@ class_lookup(const char *name)
 		fprintf(stderr, "%s%s", i ? ", " : "", server_classes[i].name);
 	fprintf(stderr, ")\n");
 	exit(1);
+}
+
+/* not_applied - an option the class or the other options make
+ * meaningless: an error, since a silently ignored option would have the
+ * user believe it did something. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+not_applied(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * check_options_apply - every option given does something with this
+ * class and these options (the library checks the TLS and AUTH ones);
+ * then a warning for a login that can never succeed.
+ */
+static void
+check_options_apply(const struct smtpd_config *cfg,
+    const struct server_class *cls, const char *maildir, const char *lmtp,
+    const char *mailman_home, const char *cert_out)
+{
+	bool relays = cls->kind == KIND_PUREPROXY ||
+	    cls->kind == KIND_MAILMANPROXY;
+	bool tls = cfg->tls_cert || cfg->tls_key || cfg->tls_self_signed;
+
+	if (maildir && cls->kind != KIND_MAILDIR)
+		not_applied("--maildir needs -c Maildir (the class is %s)",
+		    cls->name);
+	if ((lmtp || mailman_home) && cls->kind != KIND_MAILMANPROXY)
+		not_applied("%s needs -c MailmanProxy (the class is %s)",
+		    lmtp ? "--mailman-lmtp" : "--mailman-home", cls->name);
+	if (lmtp && mailman_home)
+		not_applied("--mailman-lmtp (Mailman 3) or --mailman-home "
+		    "(Mailman 2), not both");
+	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays)
+		not_applied("%s needs a relaying class, -c PureProxy or -c "
+		    "MailmanProxy (the class is %s)", cfg->relay_auth_user ?
+		    "--relay-auth" : "--relay-tls-insecure", cls->name);
+	if (cert_out && !cfg->tls_self_signed)
+		not_applied("--tls-self-signed-out needs --tls-self-signed");
+	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)
+		not_applied("--relay-auth-plaintext needs --relay-auth");
+	/* Refused, not only unused: every AUTH would get 538. */
+	if ((cfg->auth_secret || cfg->auth_any) && !tls &&
+	    !cfg->auth_plaintext)
+		fprintf(stderr, "%s: warning: AUTH without TLS: every login "
+		    "will get 538 (add --tls-cert and --tls-key or "
+		    "--tls-self-signed, or allow it with --auth-plaintext)\n",
+		    program);
+}
+
+/* write_certificate - --tls-self-signed-out: the throwaway certificate
+ * (not its key) into path, for a client that verifies (curl --cacert,
+ * openssl s_client -CAfile); exit 1 if it cannot be written. */
+static void
+write_certificate(struct smtpd_server *srv, const char *path)
+{
+	const char *pem = smtpd_server_tls_certificate(srv);
+	FILE *f;
+
+	if (pem == NULL || (f = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "%s: --tls-self-signed-out %s: %s\n", program,
+		    path, pem ? strerror(errno) : "no certificate");
+		exit(1);
+	}
+	if (fputs(pem, f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "%s: --tls-self-signed-out %s: %s\n", program,
+		    path, strerror(errno));
+		exit(1);
+	}
+}
+
+/* say_started - one line on standard error once the server listens, so
+ * that a newcomer knows it is up and where: "smtpd: DebuggingServer on
+ * localhost:8025" (the real port, after port 0). */
+static void
+say_started(const struct server_class *cls, const struct smtpd_config *cfg,
+    int port)
+{
+	if (cfg->unix_path)
+		fprintf(stderr, "%s: %s on unix:%s\n", program, cls->name,
+		    cfg->unix_path);
+	else if (cfg->host[0] == '\0')
+		fprintf(stderr, "%s: %s on *:%d (every address)\n", program,
+		    cls->name, port);
+	else
+		fprintf(stderr, strchr(cfg->host, ':') ? "%s: %s on [%s]:%d\n" :
+		    "%s: %s on %s:%d\n", program, cls->name, cfg->host, port);
 }
 
 /*
@@ -493,6 +686,27 @@ parse_count(const char *opt, const char *arg)
 	return (int)v;
 }
 
+/* parse_timeout - --timeout: whole seconds, as a number (300) or with
+ * the units of a fault rule's delay (5s, 2m), or exit 1. */
+static int
+parse_timeout(const char *arg)
+{
+	long long ms;
+	size_t n;
+
+	if (*arg >= '0' && *arg <= '9' && strspn(arg, "0123456789") ==
+	    strlen(arg))
+		return parse_count("timeout", arg);
+	n = io_parse_duration(arg, (long long)INT_MAX * 1000, &ms);
+	if (n == 0 || arg[n] != '\0' || ms % 1000 != 0 ||
+	    ms > (long long)INT_MAX * 1000) {
+		fprintf(stderr, "Invalid timeout: %s (whole seconds: 300, 5s, "
+		    "2m)\n", arg);
+		exit(1);
+	}
+	return (int)(ms / 1000);
+}
+
 /* abstract_process - Python's SMTPServer.process_message raises
  * NotImplementedError and the client is dropped; we refuse the message. */
 static const char *
@@ -546,7 +760,8 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
-	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
+	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -597,6 +812,8 @@ main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-self-signed", no_argument, NULL, OPT_TLS_SELF },
+		{ "tls-self-signed-out", required_argument, NULL,
+		    OPT_TLS_SELF_OUT },
 		{ "smtps", no_argument, NULL, OPT_SMTPS },
 		{ "require-tls", no_argument, NULL, OPT_REQUIRE_TLS },
 		{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
@@ -606,6 +823,8 @@ main(int argc, char **argv)
 		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
 		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
+		{ "relay-auth-plaintext", no_argument, NULL,
+		    OPT_RELAY_AUTH_PLAIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
@@ -614,7 +833,7 @@ main(int argc, char **argv)
 	const struct server_class *cls;
 	const char *localspec = "localhost:8025", *remotespec = "localhost:25";
 	char localhost[256], remotehost[256], err[512], lmtphost[256];
-	const char *maildir = NULL, *lmtpspec = NULL;
+	const char *maildir = NULL, *lmtpspec = NULL, *cert_out = NULL;
 	/* Static, as proxy below: reachable until exit, not a leak. */
 	static const char **faults;	/* --fault, in order */
 	/* Static: the relay handlers keep a pointer for the server's life. */
@@ -632,13 +851,13 @@ main(int argc, char **argv)
 	program = argv[0];
 	smtpd_config_init(&cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "nVhc:s:du", longopts, NULL))
+	while ((c = getopt_long(argc, argv, ":nVhc:s:du", longopts, NULL))
 	    != -1) {
 		switch (c) {
 		case 'h':
-			usage(0, NULL);
+			usage();
 		case 'V':
-			printf("smtpd %s\n", SMTPD_VERSION);
+			printf("smtpd %s\n", smtpd_version());
 			return 0;
 		case 'n':
 			setuid_nobody = false;
@@ -666,7 +885,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case OPT_TIMEOUT:
-			cfg.timeout = parse_count("timeout", optarg);
+			cfg.timeout = parse_timeout(optarg);
 			break;
 		case OPT_MAX_CONN:
 			cfg.max_connections = parse_count("max-connections",
@@ -762,6 +981,9 @@ main(int argc, char **argv)
 		case OPT_TLS_SELF:
 			cfg.tls_self_signed = true;
 			break;
+		case OPT_TLS_SELF_OUT:
+			cert_out = optarg;
+			break;
 		case OPT_SMTPS:
 			cfg.smtps = true;
 			break;
@@ -811,26 +1033,22 @@ main(int argc, char **argv)
 		case OPT_RELAY_INSECURE:
 			cfg.relay_tls_insecure = true;
 			break;
+		case OPT_RELAY_AUTH_PLAIN:
+			cfg.relay_auth_plaintext = true;
+			break;
+		case ':':
 		case '?':
 		default:
-			if (optopt && optopt < 256 && strchr("cs", optopt))
-				usage(1, "option -%c requires argument", optopt);
-			else if (optopt && optopt < 256)
-				usage(1, "option -%c not recognized", optopt);
-			else
-				usage(1, "option %s not recognized",
-				    argv[optind - 1]);
+			bad_option(c, argv[optind - 1]);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 2) {
-		fprintf(stderr, usage_text, program, program);
 		fprintf(stderr, "Invalid arguments: ");
 		for (int i = 0; i < argc; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", argv[i]);
-		fputc('\n', stderr);
-		return 1;
+		arg_error("%s", "");
 	}
 	if (argc >= 1)
 		localspec = argv[0];
@@ -842,8 +1060,8 @@ main(int argc, char **argv)
 		cfg.port = 0;
 	} else if (!parse_spec(localspec, localhost, sizeof(localhost),
 	    &cfg.port, &bad_port))
-		usage(1, bad_port ? "Bad local port: %s" : "Bad local spec: %s",
-		    localspec);
+		arg_error(bad_port ? "Bad local port: %s" :
+		    "Bad local spec: %s", localspec);
 	if (cfg.unix_mode && !cfg.unix_path) {
 		fprintf(stderr, "%s: --socket-mode needs a unix:PATH address\n",
 		    program);
@@ -856,7 +1074,7 @@ main(int argc, char **argv)
 	}
 	if (!parse_spec(remotespec, remotehost, sizeof(remotehost),
 	    &cfg.remote_port, &bad_port))
-		usage(1, bad_port ? "Bad remote port: %s" :
+		arg_error(bad_port ? "Bad remote port: %s" :
 		    "Bad remote spec: %s", remotespec);
 	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
@@ -866,6 +1084,8 @@ main(int argc, char **argv)
 	}
 
 	cls = class_lookup(classname);
+	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home,
+	    cert_out);
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);
@@ -897,6 +1117,8 @@ main(int argc, char **argv)
 			    program);
 			return 1;
 		}
+		if (setuid_nobody && getuid() == 0)
+			maildir_for_nobody(maildir);
 		if (smtpd_handler_maildir(&cfg.handler, maildir, err,
 		    sizeof(err)) != 0) {
 			fprintf(stderr, "%s: %s\n", program, err);
@@ -935,13 +1157,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", program, err);
 		return 1;
 	}
+	if (cert_out)
+		write_certificate(srv, cert_out);
 	if (smtpd_server_listen(srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", program, err);
 		smtpd_server_free(srv);
 		return 1;
 	}
-	if (setuid_nobody)
+	if (setuid_nobody) {
 		become_nobody();
+		if (cls->kind == KIND_MAILDIR)
+			maildir_check(maildir);
+	}
+	say_started(cls, &cfg, smtpd_server_port(srv));
 	if (cfg.debug) {
 		time_t now = time(NULL);
 		fprintf(stderr, "%s started at %s\tLocal addr: ('%s', %d)\n"

@@ -8,6 +8,7 @@
  */
 #include "compat.h"
 #include "tls.h"
+#include "server_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +38,13 @@ tls_server_fingerprint(const struct tls_server *ts)
 {
 	(void)ts;
 	return "";
+}
+
+const char *
+tls_server_certificate_pem(const struct tls_server *ts)
+{
+	(void)ts;
+	return NULL;
 }
 
 void
@@ -121,6 +129,7 @@ tls_hmac_md5(const void *key, size_t keylen, const void *data, size_t len,
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -130,6 +139,7 @@ struct tls_server {
 	SSL_CTX		*ctx;
 	BIO_METHOD	*bio_method;
 	char		 fingerprint[32 * 3];
+	char		*pem;		/* the certificate, PEM */
 };
 
 struct tls_session {
@@ -374,8 +384,11 @@ self_signed_cert(SSL_CTX *ctx, const char *host, char *err, size_t errsz)
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
 	    (const unsigned char *)host, -1, -1, 0);
 	X509_set_issuer_name(x, name);
-	/* Clients check the subjectAltName, not the CN (RFC 6125). */
-	snprintf(san, sizeof(san), "DNS:%s", host);
+	/* Clients check the subjectAltName, not the CN (RFC 6125).  The
+	 * loopback names too: a test's client, given this certificate to
+	 * trust (--tls-self-signed-out), connects to localhost. */
+	snprintf(san, sizeof(san), "DNS:%s%s", host, strcmp(host, "localhost") ?
+	    ",DNS:localhost,IP:127.0.0.1,IP:::1" : ",IP:127.0.0.1,IP:::1");
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
 	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
 	    san)) == NULL || !X509_add_ext(x, ext, -1))
@@ -392,6 +405,24 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(key);
 	return ok;
+}
+
+/* certificate_pem - x as PEM text, malloc'ed; NULL on failure. */
+static char *
+certificate_pem(X509 *x)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data, *pem = NULL;
+	long len;
+
+	if (mem != NULL && x != NULL && PEM_write_bio_X509(mem, x) == 1 &&
+	    (len = BIO_get_mem_data(mem, &data)) > 0 &&
+	    (pem = malloc((size_t)len + 1)) != NULL) {
+		memcpy(pem, data, (size_t)len);
+		pem[len] = '\0';
+	}
+	BIO_free(mem);
+	return pem;
 }
 
 struct tls_server *
@@ -457,6 +488,10 @@ tls_server_new(const char *cert, const char *key, bool self_signed,
 			    sizeof(ts->fingerprint) - at, "%s%02X",
 			    i ? ":" : "", md[i]);
 	}
+	if ((ts->pem = certificate_pem(x)) == NULL) {
+		tls_error(err, errsz, "cannot write the certificate as PEM");
+		goto fail;
+	}
 	return ts;
 fail:
 	tls_server_free(ts);
@@ -476,7 +511,14 @@ tls_server_free(struct tls_server *ts)
 		return;
 	SSL_CTX_free(ts->ctx);
 	BIO_meth_free(ts->bio_method);
+	free(ts->pem);
 	free(ts);
+}
+
+const char *
+tls_server_certificate_pem(const struct tls_server *ts)
+{
+	return ts->pem;
 }
 
 struct tls_session *
@@ -667,3 +709,11 @@ tls_hmac_md5(const void *key, size_t keylen, const void *data, size_t len,
 }
 
 #endif /* SMTPD_TLS */
+
+/* ---- the public API --------------------------------------------------- */
+
+const char *
+smtpd_server_tls_certificate(const struct smtpd_server *srv)
+{
+	return srv->tls ? tls_server_certificate_pem(srv->tls) : NULL;
+}

@@ -42,6 +42,9 @@ struct tls_server *tls_server_new(const char *cert, const char *key,
 		    size_t errsz);
 /* tls_server_fingerprint - "AB:CD:..." SHA-256 of the certificate. */
 const char	*tls_server_fingerprint(const struct tls_server *);
+/* tls_server_certificate_pem - the certificate (the first of a chain),
+ * PEM; NULL without TLS. */
+const char	*tls_server_certificate_pem(const struct tls_server *);
 void		 tls_server_free(struct tls_server *);
 
 /* tls_accept - the server's handshake on fd, within timeout_ms (0: no

@@ -9,7 +9,8 @@ import time
 import unittest
 
 from helpers import (Client, ServerDidNotStart, ServerTestCase, free_port, improvement,
-                     ipv6_loopback_available, smtpd_path, wait_until)
+                     ipv6_loopback_available, smtpd_path, testing_python_reference,
+                     wait_until)
 
 RUN_TIMEOUT = 10
 
@@ -79,6 +80,40 @@ class CommandLineTest(ServerTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertTrue(r.stderr.strip())
 
+    @improvement('a long option without its argument says so (Python: "not recognized")')
+    def test_long_option_without_its_argument_says_so(self):
+        r = self.run_smtpd('-n', '--timeout')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('option --timeout needs an argument', r.stderr.decode())
+
+    @improvement('an argument error is one line and a pointer to --help, not the whole usage')
+    def test_argument_error_is_the_reason_and_a_pointer_to_help(self):
+        for args in (['-n', '--timeout'], ['-n', '-Q'], ['-n', '--bogus'], ['-n', '-c'],
+                     ['-n', 'nocolon'], ['-n', '--nosetuid=1'],
+                     ['-n', self.spec(), 'localhost:25', 'extra:1']):
+            with self.subTest(args=args):
+                r = self.run_smtpd(*args)
+                self.assertEqual(r.returncode, 1)
+                lines = r.stderr.decode().splitlines()
+                self.assertEqual(len(lines), 2, lines)
+                self.assertRegex(lines[1], r"^Try '\S*smtpd --help' for more information\.$")
+                self.assertEqual(r.stdout, b'')
+
+    def test_argument_errors_keep_pythons_words(self):
+        for args, text in ((['-n', '-Q'], 'option -Q not recognized'),
+                           (['-n', '-c'], 'option -c requires argument'),
+                           (['-n', 'nocolon'], 'Bad local spec: nocolon'),
+                           (['-n', '127.0.0.1:x'], 'Bad local port: 127.0.0.1:x')):
+            with self.subTest(args=args):
+                self.assertIn(text, self.run_smtpd(*args).stderr.decode())
+
+    def test_help_still_prints_the_whole_usage(self):
+        r = self.run_smtpd('--help')
+        self.assertEqual(r.returncode, 0)
+        text = (r.stdout + r.stderr).decode()
+        self.assertIn('Usage:', text)
+        self.assertIn('--smtputf8', text)
+
     def test_too_many_arguments_exits_1(self):
         r = self.run_smtpd('-n', '-c', 'DebuggingServer', self.spec(), 'localhost:25', 'extra:1')
         self.assertEqual(r.returncode, 1)
@@ -139,6 +174,61 @@ class CommandLineTest(ServerTestCase):
 @unittest.skipUnless(hasattr(os, 'SCHED_BATCH') and
                      os.path.isdir('/proc/self/task'),
                      'SCHED_BATCH and /proc are Linux\'s')
+class OptionsThatDoNotApplyTest(ServerTestCase):
+    """An option the class or the other options make meaningless is an
+    error, not silently ignored."""
+
+    run_smtpd = CommandLineTest.run_smtpd
+    env = CommandLineTest.env
+    spec = CommandLineTest.spec
+
+    def setUp(self):
+        super().setUp()
+        if testing_python_reference():
+            self.skipTest("Python's smtpd has none of these options")
+
+    def refused(self, *args):
+        r = self.run_smtpd('-n', *(args + (self.spec(),)))
+        self.assertEqual(r.returncode, 1, args)
+        return r.stderr.decode()
+
+    def test_maildir_without_the_maildir_class(self):
+        self.assertIn('--maildir needs -c Maildir (the class is Sink)',
+                      self.refused('-c', 'Sink', '--maildir', '/tmp/never-made'))
+        self.assertFalse(os.path.exists('/tmp/never-made'))
+
+    def test_relay_auth_without_a_relaying_class(self):
+        self.assertIn('--relay-auth needs a relaying class',
+                      self.refused('-c', 'DebuggingServer', '--relay-auth', 'u:p'))
+        self.assertIn('--relay-tls-insecure needs a relaying class',
+                      self.refused('-c', 'Sink', '--relay-tls-insecure'))
+
+    def test_relay_auth_plaintext_without_relay_auth(self):
+        self.assertIn('--relay-auth-plaintext needs --relay-auth',
+                      self.refused('-c', 'PureProxy', '--relay-auth-plaintext'))
+
+    def test_mailman_options_with_another_class(self):
+        self.assertIn('--mailman-lmtp needs -c MailmanProxy (the class is Sink)',
+                      self.refused('-c', 'Sink', '--mailman-lmtp', '127.0.0.1:8024'))
+        self.assertIn('--mailman-home needs -c MailmanProxy (the class is PureProxy)',
+                      self.refused('-c', 'PureProxy', '--mailman-home', '/tmp'))
+
+    def test_both_mailman_versions(self):
+        self.assertIn('not both', self.refused('-c', 'MailmanProxy', '--mailman-lmtp',
+                                               '127.0.0.1:8024', '--mailman-home', '/tmp'))
+
+    def test_auth_fault_rule_without_auth(self):
+        self.assertIn('the auth stage needs AUTH',
+                      self.refused('--fault', 'auth=535 5.7.8 No'))
+
+    def test_options_that_apply_are_taken(self):
+        from test_tls import tls_built
+        srv = self.server('--relay-auth', 'u:p', '--relay-auth-plaintext',
+                          *(['--relay-tls-insecure'] if tls_built() else []),
+                          cls='PureProxy', remote='127.0.0.1:1')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+
+
 class SchedulingTest(ServerTestCase):
     """Workers run under the normal policy unless --sched-batch asks for
     SCHED_BATCH (which loses every wake-up to a busy neighbour)."""

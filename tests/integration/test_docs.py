@@ -19,6 +19,7 @@ import html
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -277,6 +278,77 @@ class TourExcerptsTest(unittest.TestCase):
         readme = read(README)
         self.assertIn('docs/TOUR.md', readme)
         self.assertIn('smtpd.1', readme)
+
+
+def readme_commands(first_word):
+    """The README's indented shell commands that start with first_word,
+    each with its backslash-continued lines joined."""
+    cmds, cur = [], None
+    for line in read(README).splitlines():
+        if cur is not None:
+            cur += ' ' + line.strip().rstrip('\\').strip()
+            if not line.rstrip().endswith('\\'):
+                cmds.append(cur)
+                cur = None
+        elif line.startswith('    ' + first_word + ' '):
+            cur = line.strip().rstrip('\\').strip()
+            if not line.rstrip().endswith('\\'):
+                cmds.append(cur)
+                cur = None
+    return cmds
+
+
+class QuickStartTest(unittest.TestCase):
+    """The README's curl lines work as written, in an empty directory (no
+    file the reader does not have), against the server they describe."""
+
+    def setUp(self):
+        if not os.path.exists(smtpd_path()):
+            self.skipTest('no binary')
+        if not shutil.which('curl'):
+            self.skipTest('curl is not installed')
+        from helpers import testing_python_reference
+        if testing_python_reference():
+            self.skipTest('the README describes our server')
+        self.cwd = tempfile.mkdtemp(prefix='smtpd-readme-')
+        self.addCleanup(shutil.rmtree, self.cwd, True)
+
+    def run_readme(self, cmd, port):
+        cmd = cmd.replace('localhost:8025', 'localhost:%d' % port)
+        cmd = cmd.replace('/tmp/smtpd.pem', os.path.join(self.cwd, 'smtpd.pem'))
+        r = subprocess.run(['sh', '-c', cmd], cwd=self.cwd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=RUN_TIMEOUT)
+        self.assertEqual(r.returncode, 0, '%s\n%s' % (cmd, r.stderr.decode(errors='replace')))
+
+    def server(self, *options):
+        from helpers import Server
+        srv = Server(*options).start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_plain_curl_line(self):
+        curls = [c for c in readme_commands('printf') if '| curl smtp://' in c]
+        self.assertEqual(len(curls), 1, curls)
+        srv = self.server()
+        self.run_readme(curls[0], srv.port)
+        self.assertIn('hello', srv.wait_for_messages(1)[0].lines)
+
+    def test_verifying_curl_line_with_the_make_run_options(self):
+        curls = [c for c in readme_commands('printf') if '--cacert' in c]
+        self.assertEqual(len(curls), 1, curls)
+        runs = [c for c in readme_commands('make') if '--tls-self-signed-out' in c]
+        self.assertEqual(len(runs), 1, runs)
+        args = shlex.split(runs[0])[2].split('=', 1)[1].split()
+        args = [a.replace('/tmp/smtpd.pem', os.path.join(self.cwd, 'smtpd.pem'))
+                for a in args]
+        from test_tls import tls_built
+        if not tls_built():
+            self.skipTest('smtpd was built with TLS=no')
+        srv = self.server(*args)
+        self.run_readme(curls[0], srv.port)
+        self.assertIn('hello', srv.wait_for_messages(1)[0].lines)
 
 
 def diagram_labels(path):

@@ -275,18 +275,27 @@ class StageTest(FaultTestCase):
         self.assertEqual(c.cmd('RSET'), '421 4.4.2 Bye')
         self.assertTrue(c.expect_closed())
 
-    def test_auth_rule_is_accepted(self):
-        # AUTH itself is not in this build; the stage's rules parse.
-        srv = self.server('--fault', 'auth=535 5.7.8 Authentication credentials invalid')
+    def test_auth_rule_is_accepted_with_auth(self):
+        srv = self.server('--auth-any', '--auth-plaintext',
+                          '--fault', 'auth=535 5.7.8 Authentication credentials invalid')
         self.assertEqual(self.smtp(srv).noop()[0], 250)
 
+    def test_auth_rule_without_auth_is_refused_saying_why(self):
+        # It could never fire: a test relying on it would pass for nothing.
+        r = subprocess.run([smtpd_path(), '-n', '--fault', 'auth=535 5.7.8 No',
+                            '127.0.0.1:0'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('fault rule "auth=535 5.7.8 No": the auth stage needs AUTH',
+                      r.stderr.decode())
+
     def test_first_matching_rule_wins(self):
-        srv = self.server('--fault', 'rcpt:vip@*=250 OK',
+        srv = self.server('--fault', 'rcpt:vip@*=450 4.2.1 Busy',
                           '--fault', 'rcpt=550 5.1.1 No such user')
         s = self.smtp(srv)
         s.ehlo()
         s.mail('a@example.com')
-        self.assertEqual(s.rcpt('vip@example.com')[0], 250)
+        self.assertEqual(s.rcpt('vip@example.com')[0], 450)
         self.assertEqual(s.rcpt('other@example.com')[0], 550)
 
     def test_no_fault_option_changes_nothing(self):
@@ -359,7 +368,7 @@ class DebugLogTest(FaultTestCase):
                                   r' -> 550 5\.1\.1 No such user$')
 
     def test_without_d_nothing_is_logged(self):
-        srv = self.server('--fault', 'noop=250 OK')
+        srv = self.server('--fault', 'noop=450 4.0.0 Busy')
         self.smtp(srv).noop()
         time.sleep(0.2)
         self.assertNotIn('fault', srv.stderr())
@@ -371,6 +380,23 @@ class BadRuleTest(FaultTestCase):
         return subprocess.run([smtpd_path(), '-n'] + list(args) + ['127.0.0.1:0'],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=10)
+
+    def test_success_or_intermediate_reply_is_refused_saying_why(self):
+        for rule in ('data=354 go ahead', 'rcpt:ghost@*=250 OK', 'quit=221 Bye',
+                     'dot=delay 1s, 250 OK', 'mail=600 no'):
+            r = self.run_smtpd('--fault', rule)
+            self.assertEqual(r.returncode, 1, rule)
+            err = r.stderr.decode()
+            self.assertIn('fault rule "%s"' % rule, err)
+            self.assertIn('a failure, 4xx or 5xx', err)
+
+    def test_4xx_and_5xx_drop_and_delay_are_taken(self):
+        for rule in ('rcpt=450 4.2.1 Busy', 'dot=554 5.7.1 No', 'quit=421 4.3.2 Bye',
+                     'data=drop', 'noop=delay 10ms', 'mail=delay 10ms, 451 4.4.2 Slow'):
+            with self.subTest(rule=rule):
+                srv = self.server('--fault', rule)
+                self.assertEqual(self.smtp(srv).ehlo()[0], 250)
+                srv.stop()
 
     def test_bad_rule_exits_1_quoting_it(self):
         r = self.run_smtpd('--fault', 'dot=45 Try again')

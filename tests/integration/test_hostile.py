@@ -20,7 +20,7 @@ import unittest
 import unittest.mock
 
 from helpers import (FQDN, HOST, ConnectionClosed, NoReply, Server, ServerTestCase,
-                     debug_messages, free_port, smtpd_path)
+                     debug_messages, free_port, improvement, smtpd_path)
 from procinfo import (CHECK, cpu_seconds, fd_count, rss_kb, slow, thread_count,
                       wait_for)
 
@@ -317,6 +317,25 @@ class TimeoutTest(HostileTestCase):
         self.assertEqual(c.reply(), '421 %s Error: timeout exceeded' % FQDN)
         self.assertGreaterEqual(time.monotonic() - start, self.TIMEOUT - 0.5)
         self.assertTrue(c.expect_closed())
+
+    @improvement('--timeout takes the units of fault delays: 2s, 1m (Python: no --timeout)')
+    def test_timeout_with_a_unit_is_the_same_timeout(self):
+        c = self.client(self.server('--timeout', '%ds' % self.TIMEOUT), timeout=slow(10))
+        self.assertTrue(c.cmd('EHLO c.example').startswith('250-'))
+        start = time.monotonic()
+        self.assertEqual(c.reply(), '421 %s Error: timeout exceeded' % FQDN)
+        self.assertGreaterEqual(time.monotonic() - start, self.TIMEOUT - 0.5)
+
+    @improvement('--timeout takes the units of fault delays: 2s, 1m (Python: no --timeout)')
+    def test_timeout_units_and_their_refusals(self):
+        self.assertEqual(self.client(self.server('--timeout', '2m')).cmd('NOOP'), '250 OK')
+        for bad in ('500ms', '1.5s', '5x', 's', '-1s'):
+            r = subprocess.run([smtpd_path(), '-n', '--timeout', bad, '127.0.0.1:0'],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=10)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn('Invalid timeout: %s (whole seconds: 300, 5s, 2m)' % bad,
+                          r.stderr.decode())
 
     def test_client_silent_inside_data_gets_421_and_nothing_is_delivered(self):
         srv = self.timeout_server()

@@ -2,13 +2,15 @@
 """Maildir (-c Maildir --maildir DIR): each message one file in DIR/new,
 written in DIR/tmp and renamed only once it is on disk; 451 on failure."""
 import os
+import pwd
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import unittest
 
-from helpers import ServerTestCase, testing_python_reference
+from helpers import ServerTestCase, smtpd_path, testing_python_reference
 
 # SECONDS.MMICROSECONDSPpidQcounter.host (the Maildir convention)
 NAME = re.compile(r'^\d+\.M\d+P\d+Q\d+\.[^/:]+$')
@@ -98,6 +100,15 @@ class MaildirTest(ServerTestCase):
         self.assertEqual(self.deliver(srv, b'Subject: x\r\n\r\nx'), '250 OK')
         self.assertEqual(len(self.files('new')), 1)
 
+    def test_each_removed_folder_is_made_again_on_delivery(self):
+        srv = self.maildir()
+        for sub in ('tmp', 'new', 'cur'):
+            with self.subTest(folder=sub):
+                shutil.rmtree(os.path.join(self.md, sub))
+                self.assertEqual(self.deliver(srv, b'Subject: x\r\n\r\nx'), '250 OK')
+                self.assertEqual(sorted(os.listdir(self.md)), ['cur', 'new', 'tmp'])
+        self.assertEqual(len(self.files('new')), 2)    # new/ went with the first
+
     def test_maildir_without_directory_option_is_an_error(self):
         from helpers import Server, ServerDidNotStart
         srv = Server(cls='Maildir')
@@ -105,6 +116,46 @@ class MaildirTest(ServerTestCase):
         with self.assertRaises(ServerDidNotStart):
             srv.start()
         self.assertIn('--maildir', srv.stderr())
+
+
+class MaildirAsRootTest(ServerTestCase):
+    """Without -n, as root: the server becomes nobody, who must be able to
+    write into the Maildir it was started with."""
+
+    def setUp(self):
+        super().setUp()
+        if testing_python_reference():
+            self.skipTest('Python has no Maildir class')
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the server only drops privileges as root')
+        self.dir = tempfile.mkdtemp(prefix='maildir-root-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.chmod(self.dir, 0o755)       # nobody may enter it
+        self.md = os.path.join(self.dir, 'Maildir')
+
+    def test_folders_made_as_root_are_nobodys_and_delivery_works(self):
+        nobody = pwd.getpwnam('nobody')
+        srv = self.server('--maildir', self.md, cls='Maildir', nosetuid=False)
+        for sub in ('', 'tmp', 'new', 'cur'):
+            self.assertEqual(os.stat(os.path.join(self.md, sub)).st_uid, nobody.pw_uid, sub)
+        c = self.ehlo_client(srv)
+        self.assertEqual(c.transaction('a@example.com', ['b@example.com'],
+                                       b'Subject: as nobody\r\n\r\nx'), '250 OK')
+        names = os.listdir(os.path.join(self.md, 'new'))
+        self.assertEqual(len(names), 1)
+        self.assertEqual(os.stat(os.path.join(self.md, 'new', names[0])).st_uid,
+                         nobody.pw_uid)
+
+    def test_existing_folders_nobody_cannot_write_stop_the_start(self):
+        for sub in ('tmp', 'new', 'cur'):
+            os.makedirs(os.path.join(self.md, sub), mode=0o700)
+        # It listens before it drops root, so it is seen to exit, not to
+        # refuse connections.
+        r = subprocess.run([smtpd_path(), '-c', 'Maildir', '--maildir', self.md,
+                            '127.0.0.1:0'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('%s/tmp: Permission denied as nobody' % self.md, r.stderr.decode())
 
 
 if __name__ == '__main__':

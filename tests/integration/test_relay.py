@@ -6,6 +6,7 @@ smtp-sink, and the scriptable recorder in relay_helpers (which refuses
 chosen recipients, answers DATA as told, hangs, or lacks extensions), one
 that is down and one that never answers.
 """
+import base64
 import os
 import shutil
 import socket
@@ -15,8 +16,9 @@ import time
 import unittest
 
 from helpers import (ServerTestCase, Server, ipv6_loopback_available,
-                     python_message_data, testing_python_reference, HOST)
-from relay_helpers import (Upstream, SilentUpstream, SmtpSink, smtp_sink_path,
+                     python_message_data, testing_python_reference, wait_until,
+                     HOST)
+from relay_helpers import (DEFAULT_EHLO, Upstream, SilentUpstream, SmtpSink, smtp_sink_path,
                            python_pureproxy_wire, free_unused_port)
 
 # A body that tries every way to end DATA early or to confuse a relay.
@@ -28,6 +30,8 @@ TRICKY_RAW = (b'Subject: tricky\r\n'
               b'8-bit: caf\xc3\xa9 \xff\xfe\r\n'
               b'....\r\n'
               b'last line')
+
+DEFAULT_AUTH_EHLO = DEFAULT_EHLO + ('AUTH PLAIN LOGIN',)
 
 
 class PureProxyCase(ServerTestCase):
@@ -243,6 +247,50 @@ class PureProxyRefusalTest(PureProxyCase):
         srv = self.proxy(sink.spec)
         c, r = self.mail(srv)
         self.assertEqual(c.cmd('RCPT TO:<bob@example.test>'), '500 5.3.0 Error: command failed')
+
+
+    def test_bare_cr_in_upstream_reply_cannot_forge_a_second_reply(self):
+        up = self.upstream(rcpt_replies={'x@example.test': '550 no\r250 2.0.0 fake'})
+        srv = self.proxy(up.spec)
+        c, r = self.mail(srv)
+        r = c.cmd('RCPT TO:<x@example.test>')
+        self.assertEqual(r, '550 no 250 2.0.0 fake')
+        self.assertEqual(c.cmd('NOOP'), '250 OK')
+
+    def test_control_characters_in_upstream_reply_become_spaces(self):
+        up = self.upstream(rcpt_replies={'x@example.test': '550 a\x00b\x1bc\x7fd\te'})
+        srv = self.proxy(up.spec)
+        c, r = self.mail(srv)
+        self.assertEqual(c.cmd('RCPT TO:<x@example.test>'), '550 a b c d\te')
+
+
+class RelayAuthWithoutTLSTest(PureProxyCase):
+    """--relay-auth and an upstream that offers no STARTTLS (or had it
+    stripped on the way): the password stays home unless asked."""
+
+    def test_no_starttls_upstream_gets_no_password_and_client_451(self):
+        up = self.upstream(ehlo=DEFAULT_AUTH_EHLO)
+        srv = self.proxy(up.spec, '--relay-auth', 'user:secret', '-d')
+        c, r = self.mail(srv)
+        self.assertTrue(r.startswith('451 4.4.1 '), r)
+        self.assertIn('no TLS', r)
+        self.assertIn('--relay-auth-plaintext', r)
+        self.assertFalse([l for l in up.commands if l.upper().startswith(b'AUTH')],
+                         up.commands)
+        self.assertTrue(wait_until(lambda: 'relay password is not sent' in srv.stderr(), 5),
+                        srv.stderr())
+        self.assertNotIn('secret', srv.stderr())
+
+    def test_relay_auth_plaintext_sends_it_anyway(self):
+        up = self.upstream(ehlo=DEFAULT_AUTH_EHLO)
+        srv = self.proxy(up.spec, '--relay-auth', 'user:secret', '--relay-auth-plaintext')
+        c, r = self.mail(srv)
+        # The recorder knows no AUTH: its 502 is our 451, after the login was sent.
+        self.assertTrue(r.startswith('451 '), r)
+        self.assertIn('refused our AUTH', r)
+        auth = [l for l in up.commands if l.upper().startswith(b'AUTH PLAIN ')]
+        self.assertEqual(len(auth), 1, up.commands)
+        self.assertEqual(base64.b64decode(auth[0][11:]), b'\0user\0secret')
 
 
 class PureProxyTimeoutTest(PureProxyCase):

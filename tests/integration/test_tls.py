@@ -12,6 +12,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -399,6 +400,67 @@ class AuthOverTLSTest(TLSTestCase):
                          '530 5.7.0 Authentication required')
 
 
+class SelfSignedOutTest(TLSTestCase):
+    """--tls-self-signed-out FILE: the throwaway certificate, for a client
+    that verifies."""
+
+    def cert_server(self):
+        d = tempfile.mkdtemp(prefix='smtpd-cert-')
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, 'smtpd.pem')
+        srv = self.tls_server('--tls-self-signed-out', path)
+        return srv, path
+
+    def test_python_ssl_verifies_the_server_with_the_written_certificate(self):
+        srv, path = self.cert_server()
+        with open(path) as f:
+            pem = f.read()
+        self.assertTrue(pem.startswith('-----BEGIN CERTIFICATE-----\n'), pem[:60])
+        self.assertNotIn('PRIVATE KEY', pem)
+        for host in ('localhost', HOST):
+            with self.subTest(host=host):
+                ctx = ssl.create_default_context(cafile=path)   # hostname checked too
+                with smtplib.SMTP(host, srv.port, timeout=CLIENT_TIMEOUT) as s:
+                    self.assertEqual(s.starttls(context=ctx)[0], 220)
+                    self.assertEqual(s.noop()[0], 250)
+
+    def test_without_it_a_verifying_client_refuses_the_server(self):
+        srv, _ = self.cert_server()
+        ctx = ssl.create_default_context()
+        with smtplib.SMTP(HOST, srv.port, timeout=CLIENT_TIMEOUT) as s:
+            with self.assertRaises(ssl.SSLCertVerificationError):
+                s.starttls(context=ctx)
+
+    def test_openssl_s_client_verifies_with_it(self):
+        if not shutil.which('openssl'):
+            self.skipTest('openssl is not installed')
+        srv, path = self.cert_server()
+        r = run_client(['openssl', 's_client', '-starttls', 'smtp', '-quiet',
+                        '-verify_return_error', '-CAfile', path, '-verify_hostname',
+                        'localhost', '-connect', '%s:%d' % (HOST, srv.port)],
+                       stdin=b'EHLO client.example\r\nQUIT\r\n')
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors='replace'))
+        self.assertIn('221 Bye', r.stdout.decode(errors='replace'))
+
+    def test_curl_verifies_with_it(self):
+        if not shutil.which('curl'):
+            self.skipTest('curl is not installed')
+        srv, path = self.cert_server()
+        r = run_client(['curl', '-sS', '--ssl-reqd', '--cacert', path,
+                        'smtp://localhost:%d' % srv.port, '--mail-from', 'a@example.com',
+                        '--mail-rcpt', 'b@example.com', '-T', '-'], stdin=MESSAGE.encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(tls_line(srv.wait_for_messages(1)[0]), r'^tls: TLSv1\.[23] ')
+
+    def test_needs_tls_self_signed(self):
+        r = subprocess.run([smtpd_path(), '-n', '--tls-self-signed-out', '/tmp/never.pem',
+                            '127.0.0.1:0'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('--tls-self-signed-out needs --tls-self-signed', r.stderr.decode())
+        self.assertFalse(os.path.exists('/tmp/never.pem'))
+
+
 class ClientsTest(TLSTestCase):
 
     def swaks(self, srv, *extra):
@@ -502,6 +564,67 @@ class RelayTest(TLSTestCase):
         r = c.cmd('MAIL FROM:<a@example.com>')
         self.assertTrue(r.startswith('451 '), r)
         self.assertIn('535', r)
+
+
+class AuthDiagnosticsTest(ServerTestCase):
+    """A login that can never succeed is announced at start; with -d each
+    failed AUTH says who and why, never the password."""
+
+    WARNING = 'warning: AUTH without TLS: every login will get 538'
+
+    def test_auth_user_without_tls_or_plaintext_warns_at_start(self):
+        srv = self.server('--auth-user', CREDS)
+        self.assertTrue(wait_until(lambda: self.WARNING in srv.stderr(), 5), srv.stderr())
+        self.assertIn('--auth-plaintext', srv.stderr())
+        self.assertNotIn(PASSWORD, srv.stderr())
+
+    def test_auth_plaintext_does_not_warn(self):
+        srv = self.server('--auth-user', CREDS, '--auth-plaintext')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+        self.assertNotIn('warning', srv.stderr())
+
+    def test_tls_does_not_warn(self):
+        if not tls_built():
+            self.skipTest('smtpd was built with TLS=no')
+        srv = self.server('--auth-user', CREDS, '--tls-self-signed')
+        self.assertEqual(self.client(srv).cmd('NOOP'), '250 OK')
+        self.assertNotIn('warning', srv.stderr())
+
+    def failed_lines(self, srv, n):
+        wait_until(lambda: srv.stderr().count('AUTH failed') >= n, 5)
+        return [l.split(' ', 1)[1] for l in srv.stderr().splitlines() if 'AUTH failed' in l]
+
+    def test_debug_shows_user_and_reason_of_a_failed_auth(self):
+        srv = self.server('-d', '--auth-user', CREDS, '--auth-plaintext')
+        # A connection each, as a limit on failures per session may close one.
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0%s\0guess one' % USER)).startswith('535'))
+        self.failed_lines(srv, 1)
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0mallory\0guess two')).startswith('535'))
+        self.failed_lines(srv, 2)
+        c = self.ehlo_client(srv)
+        c.cmd('AUTH LOGIN')
+        c.cmd(b64(USER))
+        self.assertTrue(c.cmd(b64('guess three')).startswith('535'))
+        self.failed_lines(srv, 3)
+        c = self.ehlo_client(srv)
+        c.cmd('AUTH LOGIN')
+        self.assertTrue(c.cmd('*').startswith('501'))
+        self.assertEqual(self.failed_lines(srv, 4), [
+            'AUTH failed: user <%s>: wrong password' % USER,
+            'AUTH failed: user <mallory>: no such user',
+            'AUTH failed: user <%s>: wrong password' % USER,
+            'AUTH failed: cancelled by the client'])
+        self.assertNotIn('guess', srv.stderr())
+
+    def test_without_debug_failed_auth_is_not_logged(self):
+        srv = self.server('--auth-user', CREDS, '--auth-plaintext')
+        c = self.ehlo_client(srv)
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0%s\0x' % USER)).startswith('535'))
+        c.cmd('QUIT')
+        time.sleep(0.2)
+        self.assertNotIn('AUTH failed', srv.stderr())
 
 
 class AuthDialogueTest(ServerTestCase):

@@ -21,7 +21,7 @@ static struct fault_set *
 make_set(const char *const *rules, size_t n, bool triggers, char *err,
     size_t errsz)
 {
-	struct fault_options o = { rules, n, NULL, 42, true, triggers };
+	struct fault_options o = { rules, n, NULL, 42, true, triggers, false };
 	struct fault_set *fs;
 
 	if (fault_set_new(&o, &fs, err, errsz) != 0)
@@ -226,7 +226,7 @@ static void
 test_first_matching_rule_wins(void)
 {
 	const char *rules[] = {
-		"rcpt:vip@*=250 OK",
+		"rcpt:vip@*=450 4.2.1 VIP busy",
 		"rcpt:*@bounce.example=550 5.1.1 No such user",
 		"rcpt=451 4.3.0 Later",
 	};
@@ -235,7 +235,7 @@ test_first_matching_rule_wins(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "vip@bounce.example"),
-	    "reply 250 OK");
+	    "reply 450 4.2.1 VIP busy");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@bounce.example"),
 	    "reply 550 5.1.1 No such user");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@example.com"),
@@ -284,7 +284,7 @@ static unsigned long long
 pattern(unsigned long seed)
 {
 	const char *rule = "dot=451 4.3.0 Later@50%";
-	struct fault_options o = { &rule, 1, NULL, seed, true, false };
+	struct fault_options o = { &rule, 1, NULL, seed, true, false, false };
 	struct fault_set *fs;
 	unsigned long long bits = 0;
 	char err[256];
@@ -337,6 +337,29 @@ test_reply_text_may_hold_at_and_percent(void)
 	fault_set_release(fs);
 }
 
+/* An "auth" rule could never fire on a server without AUTH: refused,
+ * whether given alone or in a file; the other stages are not affected. */
+static void
+test_auth_rule_needs_auth(void)
+{
+	const char *rules[] = { "rcpt=550 5.1.1 No", "auth=535 5.7.8 No" };
+	struct fault_options o = { rules, 2, NULL, 42, true, false, true };
+	struct fault_set *fs = NULL;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "fault rule \"auth=535 5.7.8 No\": "
+	    "the auth stage needs AUTH"));
+	o.rule_count = 1;
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
+	fault_set_release(fs);
+	o.rule_count = 2;
+	o.without_auth = false;
+	CU_ASSERT_EQUAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
+	fault_set_release(fs);
+}
+
 /* refused - the rule is refused, the message quotes it and says why. */
 static void
 refused(const char *rule, const char *why)
@@ -369,8 +392,11 @@ test_bad_rules_say_what_is_wrong(void)
 	refused("dot=explode", "unknown action");
 	refused("dot=45 x", "three-digit code");
 	refused("dot=4x1 x", "three-digit code");
-	refused("dot=650 x", "2xx to 5xx");
-	refused("dot=150 x", "2xx to 5xx");
+	refused("dot=650 x", "4xx or 5xx");
+	refused("dot=150 x", "4xx or 5xx");
+	refused("data=354 go ahead", "4xx or 5xx");
+	refused("rcpt:ghost@*=250 OK", "4xx or 5xx");
+	refused("dot=delay 1s, 250 OK", "4xx or 5xx");
 	refused("dot=550", "needs a text");
 	refused("dot=550-x", "followed by a space");
 	refused("dot=550x", "followed by a space");
@@ -436,7 +462,7 @@ test_fault_file_rules_and_comments(void)
 {
 	const char *first = "rcpt:first@*=550 5.1.1 From the command line";
 	char path[64], err[512];
-	struct fault_options o = { &first, 1, NULL, 7, true, false };
+	struct fault_options o = { &first, 1, NULL, 7, true, false, false };
 	struct fault_set *fs;
 
 	write_file(path, sizeof(path),
@@ -445,7 +471,7 @@ test_fault_file_rules_and_comments(void)
 	    "   # an indented comment\n"
 	    "dot#1=451 4.7.1 Greylisted, try again\r\n"
 	    "  rcpt:*@bounce.example=550 5.1.1 No such user  \n"
-	    "rcpt:first@*=250 never: the command line's comes first\n");
+	    "rcpt:first@*=450 4.0.0 never: the command line's comes first\n");
 	o.file = path;
 	CU_ASSERT_EQUAL_FATAL(fault_set_new(&o, &fs, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_DOT, "a@b"),
@@ -462,7 +488,7 @@ test_fault_file_rules_and_comments(void)
 static void
 test_fault_file_errors_name_the_line(void)
 {
-	struct fault_options o = { NULL, 0, NULL, 0, false, false };
+	struct fault_options o = { NULL, 0, NULL, 0, false, false, false };
 	struct fault_set *fs;
 	char path[64], err[512];
 
@@ -536,7 +562,7 @@ test_triggers_from_the_addresses(void)
 static void
 test_triggers_are_off_by_default(void)
 {
-	struct fault_set *fs = one_rule("noop=250 OK");
+	struct fault_set *fs = one_rule("noop=450 4.0.0 Busy");
 
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "rcpt550@example.com"),
 	    "none");
@@ -547,14 +573,14 @@ test_triggers_are_off_by_default(void)
 static void
 test_triggers_come_before_rules(void)
 {
-	const char *rule = "rcpt=250 OK";
+	const char *rule = "rcpt=451 4.3.0 Later";
 	char err[256];
 	struct fault_set *fs = make_set(&rule, 1, true, err, sizeof(err));
 
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "rcpt450@example.com"),
 	    "reply 450 Requested mail action not taken: mailbox unavailable");
 	CU_ASSERT_STRING_EQUAL(check(fs, FAULT_RCPT, "joe@example.com"),
-	    "reply 250 OK");
+	    "reply 451 4.3.0 Later");
 	fault_set_release(fs);
 }
 
@@ -572,11 +598,16 @@ test_fired_rule_is_named_for_the_log(void)
 static void
 test_reply_validation(void)
 {
-	CU_ASSERT_PTR_NULL(fault_reply_valid("250 OK"));
+	/* A rule fails on purpose: 2xx and 3xx would make the server lie. */
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("250 OK"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("354 go ahead"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("221 Bye"));
+	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("600 No"));
+	CU_ASSERT_PTR_NULL(fault_reply_valid("421 4.3.2 Going down"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("550 5.7.509 DMARC"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("451 4.3.0"));
 	CU_ASSERT_PTR_NULL(fault_reply_valid("554 5 reasons"));
-	CU_ASSERT_PTR_NULL(fault_reply_valid("354 Go\tahead"));
+	CU_ASSERT_PTR_NULL(fault_reply_valid("554 Go\tahead"));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("550 5.1.1x No"));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid(""));
 	CU_ASSERT_PTR_NOT_NULL(fault_reply_valid("55"));
@@ -787,6 +818,7 @@ unit_add_fault_tests(void)
 		    test_reply_text_may_hold_at_and_percent },
 		{ "bad rules say what is wrong",
 		    test_bad_rules_say_what_is_wrong },
+		{ "auth rule needs AUTH", test_auth_rule_needs_auth },
 		{ "bad rule among good ones is named",
 		    test_bad_rule_among_good_ones_is_named },
 		{ "fault file: rules and comments",
