@@ -367,9 +367,9 @@ config_proxy_nets(struct smtpd_server *srv, const struct smtpd_config *cfg,
 	return 0;
 }
 
-/* ehlo_make - the EHLO reply, with STARTTLS offered or not. */
+/* ehlo_make - the EHLO reply, with STARTTLS and AUTH offered or not. */
 static char *
-ehlo_make(const struct smtpd_server *srv, bool starttls)
+ehlo_make(const struct smtpd_server *srv, bool starttls, bool auth)
 {
 	const struct smtpd_config *cfg = &srv->cfg;
 	char *e = NULL;
@@ -390,9 +390,7 @@ ehlo_make(const struct smtpd_server *srv, bool starttls)
 		fputs("250-CHUNKING\r\n", f);
 	if (starttls)
 		fputs("250-STARTTLS\r\n", f);
-	/* Offered over plaintext too: a client that tries gets a 538 that
-	 * says why, rather than a server that seems to lack AUTH. */
-	if (srv->offer_auth)
+	if (auth)
 		fprintf(f, "250-AUTH %s\r\n", auth_mechanisms());
 	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
 		fprintf(f, "250-%s\r\n", *k);
@@ -439,8 +437,13 @@ config_texts(struct smtpd_server *srv)
 	    srv->fqdn);
 	/* After STARTTLS (or with smtps) STARTTLS is no longer offered
 	 * (RFC 3207 section 4.2). */
-	e = ehlo_make(srv, srv->offer_starttls);
-	t = ehlo_make(srv, false);
+	/* AUTH is listed before TLS only with auth_plaintext: a client that
+	 * sees it may send its password with the command itself, in the
+	 * clear, before a 538 could tell it not to (as Postfix's
+	 * smtpd_tls_auth_only).  Sent anyway, AUTH still gets that 538. */
+	e = ehlo_make(srv, srv->offer_starttls,
+	    srv->offer_auth && cfg->auth_plaintext);
+	t = ehlo_make(srv, false, srv->offer_auth);
 	if (e == NULL || t == NULL) {
 		free(e);
 		free(t);

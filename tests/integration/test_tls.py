@@ -370,6 +370,20 @@ class AuthOverTLSTest(TLSTestCase):
             s.sendmail('a@example.com', ['b@example.com'], MESSAGE)
         self.assertEqual(auth_line(srv.wait_for_messages(1)[0]), 'auth: whoever')
 
+    def test_auth_is_listed_only_over_tls_unless_plaintext_is_allowed(self):
+        # A client that saw AUTH before TLS could send its password with
+        # the command, in the clear, before any 538 told it not to.
+        srv = self.tls_server('--auth-user', CREDS)
+        c = self.client(srv)
+        before = c.cmd('EHLO client.example')
+        self.assertIn('250-STARTTLS', before)
+        self.assertNotIn('AUTH', before)
+        self.starttls(c)
+        self.assertRegex(c.cmd('EHLO client.example'), r'\n250-AUTH PLAIN LOGIN')
+        plain = self.client(self.tls_server('--auth-user', CREDS,
+                                            '--auth-plaintext'))
+        self.assertRegex(plain.cmd('EHLO client.example'), r'\n250-AUTH PLAIN LOGIN')
+
     def test_auth_over_plaintext_is_538(self):
         srv = self.tls_server('--auth-user', CREDS)
         c = self.ehlo_client(srv)
