@@ -56,6 +56,7 @@ config_defaults(struct smtpd_config *cfg)
 	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
 	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
+	cfg->max_auth_failures = 3;
 }
 
 /*
@@ -307,7 +308,7 @@ config_check(const struct smtpd_config *cfg, char *err, size_t errsz)
 	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
 	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
 	    cfg->shutdown_grace < 0 || cfg->max_messages_per_connection < 0 ||
-	    cfg->rate_per_sec < 0) {
+	    cfg->rate_per_sec < 0 || cfg->max_auth_failures < 0) {
 		snprintf(err, errsz, "limits and timeouts must not be negative");
 		return -1;
 	}

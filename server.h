@@ -306,6 +306,11 @@ struct smtpd_config {
 	const char	*relay_auth_user;
 	const char	*relay_auth_password;
 	bool		 relay_tls_insecure;
+
+	/* Failed AUTH attempts in one session; after the 535 of the last
+	 * of them, "421 4.7.0 Too many authentication failures", and the
+	 * connection is closed.  0 = no limit; default 3. */
+	int		 max_auth_failures;
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on

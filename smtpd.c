@@ -52,7 +52,7 @@
  *	--tls-cert FILE --tls-key FILE, --tls-self-signed, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
- *	--auth-plaintext, --auth-required
+ *	--auth-plaintext, --auth-required, --max-auth-failures N
  *			AUTH PLAIN, LOGIN, CRAM-MD5 (RFC 4954)
  *	--relay-auth USER:PASSWORD, --relay-tls-insecure
  *			PureProxy's login upstream, and its certificate check
@@ -235,6 +235,10 @@ static const char usage_text[] =
 "\n"
 "    --auth-required\n"
 "        MAIL before a successful AUTH gets 530.\n"
+"\n"
+"    --max-auth-failures n\n"
+"        After n failed AUTH attempts in one session, say 421 and close\n"
+"        (default 3; 0 = no limit).\n"
 "\n"
 "    --relay-auth user:password\n"
 "        PureProxy: log in upstream with AUTH PLAIN (after STARTTLS, which\n"
@@ -546,7 +550,8 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
-	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE };
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
+	OPT_MAX_AUTH_FAILURES };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -604,6 +609,8 @@ main(int argc, char **argv)
 		{ "auth-any", no_argument, NULL, OPT_AUTH_ANY },
 		{ "auth-plaintext", no_argument, NULL, OPT_AUTH_PLAIN },
 		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
+		{ "max-auth-failures", required_argument, NULL,
+		    OPT_MAX_AUTH_FAILURES },
 		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
 		{ NULL, 0, NULL, 0 },
@@ -792,6 +799,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_AUTH_REQUIRED:
 			cfg.auth_required = true;
+			break;
+		case OPT_MAX_AUTH_FAILURES:
+			cfg.max_auth_failures = parse_count("max-auth-failures",
+			    optarg);
 			break;
 		case OPT_RELAY_AUTH: {
 			const char *colon = strchr(optarg, ':');
