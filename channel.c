@@ -183,7 +183,7 @@ channel_run(struct smtpd_channel *ch)
 			channel_command(ch, line, len);
 		else
 			break;
-		if (max_junk && ch->junk >= max_junk)
+		if (!ch->closing && max_junk && ch->junk >= max_junk)
 			channel_pushf(ch, "421 %s Error: too many bad commands",
 			    ch->server->fqdn);
 	}
@@ -993,6 +993,12 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 		fprintf(cfg->debug, "%s:%d AUTH failed: %s\n", ch->peer_ip,
 		    ch->peer_port, auth_failure(&d, st));
 	channel_push(ch, auth_reply(st));
+	/* A client that keeps guessing is cut off after the last 535, as
+	 * after too many bad commands: that count alone would let it guess
+	 * for ever with a NOOP between tries. */
+	if (st == AUTH_FAILED && cfg->max_auth_failures &&
+	    ++ch->auth_failures >= cfg->max_auth_failures)
+		channel_push(ch, "421 4.7.0 Too many authentication failures");
 }
 
 /* ------------------------------------------------------------------ */

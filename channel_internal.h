@@ -79,6 +79,7 @@ struct smtpd_channel {
 	void			*handler_data;	/* the handler's own */
 	struct tls_session	*tls;		/* NULL: plaintext */
 	char			*auth_user;	/* NULL: no AUTH yet */
+	int			 auth_failures;	/* 535s in this session */
 
 	char			*reply;		/* smtpd_channel_reply(), or NULL */
 

@@ -56,6 +56,7 @@ config_defaults(struct smtpd_config *cfg)
 	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
 	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
+	cfg->max_auth_failures = 3;
 }
 
 /*
@@ -308,7 +309,7 @@ config_check(const struct smtpd_config *cfg, char *err, size_t errsz)
 	if (cfg->timeout < 0 || cfg->max_connections < 0 ||
 	    cfg->max_recipients < 0 || cfg->max_junk < 0 ||
 	    cfg->shutdown_grace < 0 || cfg->max_messages_per_connection < 0 ||
-	    cfg->rate_per_sec < 0) {
+	    cfg->rate_per_sec < 0 || cfg->max_auth_failures < 0) {
 		snprintf(err, errsz, "limits and timeouts must not be negative");
 		return -1;
 	}
@@ -368,9 +369,9 @@ config_proxy_nets(struct smtpd_server *srv, const struct smtpd_config *cfg,
 	return 0;
 }
 
-/* ehlo_make - the EHLO reply, with STARTTLS offered or not. */
+/* ehlo_make - the EHLO reply, with STARTTLS and AUTH offered or not. */
 static char *
-ehlo_make(const struct smtpd_server *srv, bool starttls)
+ehlo_make(const struct smtpd_server *srv, bool starttls, bool auth)
 {
 	const struct smtpd_config *cfg = &srv->cfg;
 	char *e = NULL;
@@ -391,9 +392,7 @@ ehlo_make(const struct smtpd_server *srv, bool starttls)
 		fputs("250-CHUNKING\r\n", f);
 	if (starttls)
 		fputs("250-STARTTLS\r\n", f);
-	/* Offered over plaintext too: a client that tries gets a 538 that
-	 * says why, rather than a server that seems to lack AUTH. */
-	if (srv->offer_auth)
+	if (auth)
 		fprintf(f, "250-AUTH %s\r\n", auth_mechanisms());
 	for (const char *const *k = cfg->ehlo_keywords; k && *k; k++)
 		fprintf(f, "250-%s\r\n", *k);
@@ -440,8 +439,13 @@ config_texts(struct smtpd_server *srv)
 	    srv->fqdn);
 	/* After STARTTLS (or with smtps) STARTTLS is no longer offered
 	 * (RFC 3207 section 4.2). */
-	e = ehlo_make(srv, srv->offer_starttls);
-	t = ehlo_make(srv, false);
+	/* AUTH is listed before TLS only with auth_plaintext: a client that
+	 * sees it may send its password with the command itself, in the
+	 * clear, before a 538 could tell it not to (as Postfix's
+	 * smtpd_tls_auth_only).  Sent anyway, AUTH still gets that 538. */
+	e = ehlo_make(srv, srv->offer_starttls,
+	    srv->offer_auth && cfg->auth_plaintext);
+	t = ehlo_make(srv, false, srv->offer_auth);
 	if (e == NULL || t == NULL) {
 		free(e);
 		free(t);

@@ -313,6 +313,11 @@ struct smtpd_config {
 	/* 2.1: relay_auth_user logs in over TLS only (an upstream without
 	 * STARTTLS gets no password, the client a 451) unless this is set. */
 	bool		 relay_auth_plaintext;
+
+	/* Failed AUTH attempts in one session; after the 535 of the last
+	 * of them, "421 4.7.0 Too many authentication failures", and the
+	 * connection is closed.  0 = no limit; default 3. */
+	int		 max_auth_failures;
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on

@@ -53,7 +53,7 @@
  *	--tls-self-signed-out FILE, --smtps,
  *	--require-tls	STARTTLS (RFC 3207) or TLS from the first byte
  *	--auth-user USER:PASSWORD, --auth-file FILE, --auth-any,
- *	--auth-plaintext, --auth-required
+ *	--auth-plaintext, --auth-required, --max-auth-failures N
  *			AUTH PLAIN, LOGIN, CRAM-MD5 (RFC 4954)
  *	--relay-auth USER:PASSWORD, --relay-auth-plaintext,
  *	--relay-tls-insecure
@@ -244,6 +244,10 @@ static const char usage_text[] =
 "\n"
 "    --auth-required\n"
 "        MAIL before a successful AUTH gets 530.\n"
+"\n"
+"    --max-auth-failures n\n"
+"        After n failed AUTH attempts in one session, say 421 and close\n"
+"        (default 3; 0 = no limit).\n"
 "\n"
 "    --relay-auth user:password\n"
 "        PureProxy: log in upstream with AUTH PLAIN (after STARTTLS, which\n"
@@ -761,7 +765,7 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
 	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
-	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT };
+	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT, OPT_MAX_AUTH_FAILURES };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -821,6 +825,8 @@ main(int argc, char **argv)
 		{ "auth-any", no_argument, NULL, OPT_AUTH_ANY },
 		{ "auth-plaintext", no_argument, NULL, OPT_AUTH_PLAIN },
 		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
+		{ "max-auth-failures", required_argument, NULL,
+		    OPT_MAX_AUTH_FAILURES },
 		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
 		{ "relay-auth-plaintext", no_argument, NULL,
@@ -1014,6 +1020,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_AUTH_REQUIRED:
 			cfg.auth_required = true;
+			break;
+		case OPT_MAX_AUTH_FAILURES:
+			cfg.max_auth_failures = parse_count("max-auth-failures",
+			    optarg);
 			break;
 		case OPT_RELAY_AUTH: {
 			const char *colon = strchr(optarg, ':');

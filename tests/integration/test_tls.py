@@ -348,12 +348,16 @@ class AuthOverTLSTest(TLSTestCase):
             self.assertEqual(s.login(USER, PASSWORD)[0], 235)
 
     def test_wrong_password_is_535(self):
+        # smtplib's login() tries each mechanism offered, three failed
+        # attempts: then the server says 421 (--max-auth-failures), which
+        # smtplib's QUIT at the end of the with block would raise.
         srv = self.tls_server('--auth-user', CREDS)
-        with smtplib.SMTP(HOST, srv.port, timeout=CLIENT_TIMEOUT) as s:
-            s.starttls(context=client_context())
-            with self.assertRaises(smtplib.SMTPAuthenticationError) as e:
-                s.login(USER, 'wrong')
-            self.assertEqual(e.exception.smtp_code, 535)
+        s = smtplib.SMTP(HOST, srv.port, timeout=CLIENT_TIMEOUT)
+        self.addCleanup(s.close)
+        s.starttls(context=client_context())
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as e:
+            s.login(USER, 'wrong')
+        self.assertEqual(e.exception.smtp_code, 535)
 
     def test_auth_file(self):
         d = StartTLSTest.server_tmp(self)
@@ -370,6 +374,20 @@ class AuthOverTLSTest(TLSTestCase):
             s.login('whoever', 'whatever')
             s.sendmail('a@example.com', ['b@example.com'], MESSAGE)
         self.assertEqual(auth_line(srv.wait_for_messages(1)[0]), 'auth: whoever')
+
+    def test_auth_is_listed_only_over_tls_unless_plaintext_is_allowed(self):
+        # A client that saw AUTH before TLS could send its password with
+        # the command, in the clear, before any 538 told it not to.
+        srv = self.tls_server('--auth-user', CREDS)
+        c = self.client(srv)
+        before = c.cmd('EHLO client.example')
+        self.assertIn('250-STARTTLS', before)
+        self.assertNotIn('AUTH', before)
+        self.starttls(c)
+        self.assertRegex(c.cmd('EHLO client.example'), r'\n250-AUTH PLAIN LOGIN')
+        plain = self.client(self.tls_server('--auth-user', CREDS,
+                                            '--auth-plaintext'))
+        self.assertRegex(plain.cmd('EHLO client.example'), r'\n250-AUTH PLAIN LOGIN')
 
     def test_auth_over_plaintext_is_538(self):
         srv = self.tls_server('--auth-user', CREDS)
@@ -705,7 +723,7 @@ class AuthDialogueTest(ServerTestCase):
         self.assertEqual(c.cmd('AUTH GSSAPI'), '504 5.5.4 Unrecognized authentication type')
 
     def test_failed_logins_count_toward_the_bad_command_limit(self):
-        c = self.ehlo_client(self.auth_server())
+        c = self.ehlo_client(self.auth_server('--max-auth-failures', '0'))
         bad = 'AUTH PLAIN ' + b64('\0%s\0guess' % USER)
         for _ in range(19):
             self.assertTrue(c.cmd(bad).startswith('535'))
@@ -713,6 +731,31 @@ class AuthDialogueTest(ServerTestCase):
         self.assertTrue(r.startswith('535'), r)
         self.assertRegex(c.reply(), r'^421 .* too many bad commands$')
         self.assertTrue(c.expect_closed())
+
+    def test_third_failed_login_is_421_and_closes(self):
+        # NOOPs between the guesses reset the bad-command count; they do
+        # not reset this one.
+        c = self.ehlo_client(self.auth_server())
+        bad = 'AUTH PLAIN ' + b64('\0%s\0guess' % USER)
+        for _ in range(2):
+            self.assertTrue(c.cmd(bad).startswith('535 '))
+            self.assertEqual(c.cmd('NOOP'), '250 OK')
+        self.assertTrue(c.cmd(bad).startswith('535 '))
+        self.assertEqual(c.reply(), '421 4.7.0 Too many authentication failures')
+        self.assertTrue(c.expect_closed())
+
+    def test_max_auth_failures_sets_the_limit(self):
+        bad = 'AUTH PLAIN ' + b64('\0%s\0guess' % USER)
+        c = self.ehlo_client(self.auth_server('--max-auth-failures', '5'))
+        for _ in range(5):
+            self.assertTrue(c.cmd(bad).startswith('535 '))
+        self.assertTrue(c.reply().startswith('421 '))
+        c = self.ehlo_client(self.auth_server('--max-auth-failures', '0'))
+        for _ in range(8):
+            self.assertTrue(c.cmd(bad).startswith('535 '))
+            c.cmd('NOOP')
+        self.assertTrue(c.cmd('AUTH PLAIN ' + b64('\0%s\0%s' % (USER, PASSWORD)))
+                        .startswith('235 '))
 
     def test_delivered_message_says_who_logged_in(self):
         srv = self.auth_server()

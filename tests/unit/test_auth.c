@@ -596,6 +596,26 @@ test_channel_eof_inside_auth_ends_quietly(void)
 }
 
 static void
+test_channel_failed_logins_reach_max_auth_failures(void)
+{
+	struct smtpd_config cfg;
+	char in[4096] = AUTH_EHLO;
+	const char *r;
+
+	auth_config(&cfg);
+	cfg.max_auth_failures = 2;
+	for (int i = 0; i < 4; i++)
+		strcat(in, "AUTH LOGIN\r\ndGlt\r\neA==\r\nNOOP\r\n");
+	r = after_ehlo(&cfg, in);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "535 5.7.8 Authentication credentials "
+	    "invalid\r\n421 4.7.0 Too many authentication failures\r\n"));
+	/* Two attempts, then the 421, and nothing after it. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL((r = strstr(r, "421")));
+	CU_ASSERT_PTR_NULL(strstr(r, "250"));
+	CU_ASSERT_PTR_NULL(strstr(r + 3, "421"));
+}
+
+static void
 test_channel_failed_logins_reach_max_junk(void)
 {
 	struct smtpd_config cfg;
@@ -604,6 +624,7 @@ test_channel_failed_logins_reach_max_junk(void)
 
 	auth_config(&cfg);
 	cfg.max_junk = 3;
+	cfg.max_auth_failures = 0;	/* the other limit, tested below */
 	for (int i = 0; i < 5; i++)
 		strcat(in, "AUTH LOGIN\r\ndGlt\r\neA==\r\n");
 	r = after_ehlo(&cfg, in);
@@ -707,6 +728,8 @@ static const struct unit_test tests[] = {
 	{ "channel: auth_required", test_channel_auth_required_refuses_mail_first },
 	{ "channel: on_auth hook", test_channel_on_auth_hook_may_refuse },
 	{ "channel: EOF inside AUTH", test_channel_eof_inside_auth_ends_quietly },
+	{ "channel: failed logins reach max_auth_failures",
+	    test_channel_failed_logins_reach_max_auth_failures },
 	{ "channel: failed logins reach max_junk",
 	    test_channel_failed_logins_reach_max_junk },
 	{ "channel: require_tls", test_channel_require_tls_refuses_mail_and_auth },
