@@ -512,7 +512,7 @@ not_applied(const char *fmt, ...)
 static void
 check_options_apply(const struct smtpd_config *cfg,
     const struct server_class *cls, const char *maildir, const char *lmtp,
-    const char *mailman_home, const char *cert_out)
+    const char *mailman_home, const char *cert_out, bool max_auth_failures)
 {
 	bool relays = cls->kind == KIND_PUREPROXY ||
 	    cls->kind == KIND_MAILMANPROXY;
@@ -535,6 +535,9 @@ check_options_apply(const struct smtpd_config *cfg,
 		not_applied("--tls-self-signed-out needs --tls-self-signed");
 	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)
 		not_applied("--relay-auth-plaintext needs --relay-auth");
+	if (max_auth_failures && !cfg->auth_secret && !cfg->auth_any)
+		not_applied("--max-auth-failures needs AUTH (--auth-user, "
+		    "--auth-file or --auth-any)");
 	/* Refused, not only unused: every AUTH would get 538. */
 	if ((cfg->auth_secret || cfg->auth_any) && !tls &&
 	    !cfg->auth_plaintext)
@@ -846,7 +849,7 @@ main(int argc, char **argv)
 	static struct smtpd_relay_options proxy;
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
 	size_t nproxy_from = 0;
-	bool setuid_nobody = true, bad_port;
+	bool setuid_nobody = true, bad_port, max_auth_failures = false;
 	struct auth_users *auth_table = NULL;
 	char relay_user[AUTH_FIELD_MAX + 1];
 	pthread_t sigthread;
@@ -1024,6 +1027,7 @@ main(int argc, char **argv)
 		case OPT_MAX_AUTH_FAILURES:
 			cfg.max_auth_failures = parse_count("max-auth-failures",
 			    optarg);
+			max_auth_failures = true;
 			break;
 		case OPT_RELAY_AUTH: {
 			const char *colon = strchr(optarg, ':');
@@ -1095,7 +1099,7 @@ main(int argc, char **argv)
 
 	cls = class_lookup(classname);
 	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home,
-	    cert_out);
+	    cert_out, max_auth_failures);
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);

@@ -221,6 +221,10 @@ class OptionsThatDoNotApplyTest(ServerTestCase):
         self.assertIn('the auth stage needs AUTH',
                       self.refused('--fault', 'auth=535 5.7.8 No'))
 
+    def test_max_auth_failures_without_auth(self):
+        self.assertIn('--max-auth-failures needs AUTH',
+                      self.refused('--max-auth-failures', '5'))
+
     def test_options_that_apply_are_taken(self):
         from test_tls import tls_built
         srv = self.server('--relay-auth', 'u:p', '--relay-auth-plaintext',
