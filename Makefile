@@ -150,6 +150,27 @@ $(B)libsmtpd-api.a: $(LIB_OBJS)
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) $(LD_NOW) -o $@ $^ $(LDLIBS)
 
+# ---- the web page, compiled in ------------------------------------------
+#
+# web/ui/ (index.html, app.js, style.css) becomes the table of web/assets.h:
+# web/embed.c, a small program built for this machine with the same
+# compiler (no sanitizer: it only runs here), writes every file's bytes into
+# $(B)web/assets.c.  The WEB=yes build links $(WEB_ASSETS_OBJ) into the
+# library beside web/http.c, which serves them; nothing is read from disk
+# at run time.
+UI_FILES       = $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css))
+WEB_ASSETS_OBJ = $(B)web/assets.o
+
+$(B)web/embed: web/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -o $@ web/embed.c
+
+$(B)web/assets.c: $(UI_FILES) $(B)web/embed
+	./$(B)web/embed $@ $(UI_FILES)
+
+$(B)web/assets.o: $(B)web/assets.c web/assets.h
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -I. -fPIC -c -o $@ $<
+
 # ---- running ------------------------------------------------------------
 
 run: $(B)smtpd
@@ -332,7 +353,8 @@ test: test-deps
 
 clean:
 	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
+	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/ \
+	    web/embed web/assets.c
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * assets.h - the web page's files (web/ui/*), compiled into the binary.
+ * assets.h - the web page's files (those of web/ui/), compiled into the binary.
  *
  * The page is plain HTML, CSS and JavaScript.  At build time web/embed.c
  * turns each file of web/ui/ into a byte array in $(B)web/assets.c (see the
