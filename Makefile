@@ -54,14 +54,37 @@ TLS ?= $(shell pkg-config --exists openssl 2>/dev/null && echo yes || echo no)
 ifeq ($(TLS),yes)
 TLS_CFLAGS := -DSMTPD_TLS $(shell pkg-config --cflags openssl)
 LDLIBS     += $(shell pkg-config --libs openssl)
-PC_REQUIRES = Requires.private: openssl
+PC_REQUIRES_TLS = openssl
 else
 TLS_CFLAGS :=
-PC_REQUIRES =
+PC_REQUIRES_TLS =
 endif
 
-LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
+# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
+# GMime 3) builds the HTTP side, web/ (--http: issue 21's API, the page);
+# WEB=no builds web/web_none.c instead, and --http is then refused at
+# start.  Only files under web/ see those libraries' headers.  After
+# switching, make clean.
+WEB ?= $(shell pkg-config --exists libmicrohttpd jansson gmime-3.0 2>/dev/null \
+	  && echo yes || echo no)
+ifeq ($(WEB),yes)
+WEB_PKGS    = libmicrohttpd jansson gmime-3.0
+WEB_CFLAGS := -DSMTPD_WEB $(shell pkg-config --cflags $(WEB_PKGS))
+LDLIBS     += $(shell pkg-config --libs $(WEB_PKGS))
+PC_REQUIRES_WEB = $(WEB_PKGS)
+WEB_SRCS    = web/web_none.c
+else
+WEB_CFLAGS :=
+PC_REQUIRES_WEB =
+WEB_SRCS    = web/web_none.c
+endif
+WEB_HEADERS = $(wildcard web/*.h)
+
+PC_REQUIRES = $(if $(strip $(PC_REQUIRES_TLS) $(PC_REQUIRES_WEB)),Requires.private: $(strip $(PC_REQUIRES_TLS) $(PC_REQUIRES_WEB)))
+
+CORE_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
+LIB_SRCS = $(CORE_SRCS) $(WEB_SRCS)
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
@@ -78,6 +101,11 @@ $(B)%.o: %.c $(HEADERS)
 $(B)tls.o: tls.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(TLS_CFLAGS) -fPIC -c -o $@ $<
+
+# The web interface's files, with its libraries' headers.
+$(B)web/%.o: web/%.c $(HEADERS) $(WEB_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) -fPIC -c -o $@ $<
 
 $(B)libsmtpd.a: $(LIB_OBJS)
 	rm -f $@
@@ -255,13 +283,14 @@ ABI_B        = $(or $(B),build/)abi/
 ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
 
 $(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
-	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	    tests/abi/grow.py $(CORE_SRCS) web/web_none.c $(HEADERS)
 	rm -rf $(ABI_B)src
 	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
-	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) \
+	    -c $(CORE_SRCS) web/web_none.c
 	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
-	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
-	    $(LDLIBS)
+	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(CORE_SRCS:.c=.o)) \
+	    $(ABI_B)src/web_none.o $(LDLIBS)
 
 abi: $(ABI_B)old_program
 	./$(ABI_B)old_program
@@ -331,7 +360,7 @@ test: test-deps
 	$(MAKE) integration
 
 clean:
-	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
+	rm -rf *.o web/*.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
