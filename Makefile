@@ -54,41 +54,48 @@ TLS ?= $(shell pkg-config --exists openssl 2>/dev/null && echo yes || echo no)
 ifeq ($(TLS),yes)
 TLS_CFLAGS := -DSMTPD_TLS $(shell pkg-config --cflags openssl)
 LDLIBS     += $(shell pkg-config --libs openssl)
-PC_REQUIRES_TLS = openssl
+PC_REQUIRES = Requires.private: openssl
 else
 TLS_CFLAGS :=
-PC_REQUIRES_TLS =
+PC_REQUIRES =
 endif
 
-# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
-# GMime 3) builds the HTTP side, web/ (--http: issue 21's API, the page);
-# WEB=no builds web/web_none.c instead, and --http is then refused at
-# start.  Only files under web/ see those libraries' headers.  After
-# switching, make clean.
-WEB ?= $(shell pkg-config --exists libmicrohttpd jansson gmime-3.0 2>/dev/null \
-	  && echo yes || echo no)
-ifeq ($(WEB),yes)
-WEB_PKGS    = libmicrohttpd jansson gmime-3.0
-WEB_CFLAGS := -DSMTPD_WEB $(shell pkg-config --cflags $(WEB_PKGS))
-LDLIBS     += $(shell pkg-config --libs $(WEB_PKGS))
-PC_REQUIRES_WEB = $(WEB_PKGS)
-WEB_SRCS    = web/web_none.c
-else
-WEB_CFLAGS :=
-PC_REQUIRES_WEB =
-WEB_SRCS    = web/web_none.c
-endif
-WEB_HEADERS = $(wildcard web/*.h)
-
-PC_REQUIRES = $(if $(strip $(PC_REQUIRES_TLS) $(PC_REQUIRES_WEB)),Requires.private: $(strip $(PC_REQUIRES_TLS) $(PC_REQUIRES_WEB)))
-
-CORE_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
+LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
-LIB_SRCS = $(CORE_SRCS) $(WEB_SRCS)
-LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
+
+LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
 	   proxyproto.h fault.h tls.h auth.h compat.h
+
+# ---- the web interface (issue 21) ----
+# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
+# GMime 3) builds web/*.c into the library (--http: the APIs, the page);
+# only they see those headers ($(WEB_CFLAGS)).  WEB=no builds
+# web/web_none.c instead, a stub that refuses --http at start.  SMTPD_WEB
+# tells the few core files that call into web/ (handlers.c, smtpd.c:
+# --decode) that it is there.  After switching, make clean.
+WEB_PKGS = libmicrohttpd jansson gmime-3.0
+WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo no)
+ifeq ($(WEB),yes)
+WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
+WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
+WEB_SRCS    = $(wildcard web/mime.c web/search.c web/json.c web/http.c \
+		web/api_mailpit.c web/api_mailhog.c) \
+	      $(if $(wildcard web/http.c),,web/web_none.c)
+WEB_DEFS    = -DSMTPD_WEB
+LDLIBS     += $(WEB_LIBS)
+PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+else
+WEB_SRCS    = web/web_none.c
+WEB_DEFS    =
+endif
+HEADERS  += web/mime.h web/web.h
+$(B)handlers.o $(B)smtpd.o: WARN += $(WEB_DEFS)
+$(B)web/%.o: web/%.c $(HEADERS) $(wildcard web/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) $(WEB_DEFS) -fPIC -c -o $@ $<
+# ---- (end of the web interface's build) ----
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -101,11 +108,6 @@ $(B)%.o: %.c $(HEADERS)
 $(B)tls.o: tls.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(TLS_CFLAGS) -fPIC -c -o $@ $<
-
-# The web interface's files, with its libraries' headers.
-$(B)web/%.o: web/%.c $(HEADERS) $(WEB_HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) -fPIC -c -o $@ $<
 
 $(B)libsmtpd.a: $(LIB_OBJS)
 	rm -f $@
@@ -283,13 +285,13 @@ ABI_B        = $(or $(B),build/)abi/
 ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
 
 $(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
-	    tests/abi/grow.py $(CORE_SRCS) web/web_none.c $(HEADERS)
+	    tests/abi/grow.py $(LIB_SRCS) web/web_none.c $(HEADERS)
 	rm -rf $(ABI_B)src
 	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
 	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) \
-	    -c $(CORE_SRCS) web/web_none.c
+	    -c $(LIB_SRCS) web/web_none.c
 	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
-	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(CORE_SRCS:.c=.o)) \
+	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
 	    $(ABI_B)src/web_none.o $(LDLIBS)
 
 abi: $(ABI_B)old_program
