@@ -66,7 +66,7 @@ LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
-	   proxyproto.h fault.h tls.h auth.h compat.h
+	   proxyproto.h fault.h tls.h auth.h compat.h inbox_internal.h sessions.h
 
 # ---- the web interface (issue 21) ----
 # WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
