@@ -62,10 +62,63 @@ endif
 
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
-LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
+
+LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
-	   proxyproto.h fault.h tls.h auth.h compat.h
+	   proxyproto.h fault.h tls.h auth.h compat.h inbox_internal.h sessions.h
+
+# ---- the web interface (issue 21) ----
+# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
+# GMime 3) builds web/*.c into the library (--http: the APIs, the page);
+# only they see those headers ($(WEB_CFLAGS)).  WEB=no builds
+# web/web_none.c instead, a stub that refuses --http at start.  SMTPD_WEB
+# tells the few core files that call into web/ (handlers.c, smtpd.c:
+# --decode) that it is there.  After switching, make clean.
+WEB_PKGS = libmicrohttpd jansson gmime-3.0
+WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo no)
+ifeq ($(WEB),yes)
+WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
+WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
+WEB_SRCS    = $(wildcard web/mime.c web/search.c web/json.c web/http.c \
+		web/api_mailpit.c web/api_mailhog.c) \
+	      $(if $(wildcard web/http.c),,web/web_none.c)
+WEB_DEFS    = -DSMTPD_WEB
+LDLIBS     += $(WEB_LIBS)
+PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+else
+WEB_SRCS    = web/web_none.c
+WEB_DEFS    =
+endif
+HEADERS  += web/mime.h web/web.h
+$(B)handlers.o $(B)smtpd.o: WARN += $(WEB_DEFS)
+$(B)web/%.o: web/%.c $(HEADERS) $(wildcard web/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) $(WEB_DEFS) -fPIC -c -o $@ $<
+# ---- (end of the web interface's build) ----
+
+# ---- the web page, compiled in (issue 22) ----
+#
+# web/ui/ (index.html, app.js, style.css) becomes the table of web/assets.h:
+# web/embed.c, a small program built for this machine with the same
+# compiler (no sanitizer: it only runs here), writes every file's bytes into
+# $(B)web/assets.c.  The WEB=yes build links $(WEB_ASSETS_OBJ) into the
+# library beside web/http.c, which serves them; nothing is read from disk
+# at run time.
+UI_FILES       = $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css))
+WEB_ASSETS_OBJ = $(B)web/assets.o
+LIB_OBJS      += $(if $(filter web/http.c,$(WEB_SRCS)),$(WEB_ASSETS_OBJ))
+
+$(B)web/embed: web/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -o $@ web/embed.c
+
+$(B)web/assets.c: $(UI_FILES) $(B)web/embed
+	./$(B)web/embed $@ $(UI_FILES)
+
+$(B)web/assets.o: $(B)web/assets.c web/assets.h
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -I. -fPIC -c -o $@ $<
+# ---- (end of the web page's build) ----
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -149,27 +202,6 @@ $(B)libsmtpd-api.a: $(LIB_OBJS)
 # saves) would take a second page of that thread's stack for good.
 $(B)smtpd: $(B)smtpd.o $(B)libsmtpd.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) $(LD_NOW) -o $@ $^ $(LDLIBS)
-
-# ---- the web page, compiled in ------------------------------------------
-#
-# web/ui/ (index.html, app.js, style.css) becomes the table of web/assets.h:
-# web/embed.c, a small program built for this machine with the same
-# compiler (no sanitizer: it only runs here), writes every file's bytes into
-# $(B)web/assets.c.  The WEB=yes build links $(WEB_ASSETS_OBJ) into the
-# library beside web/http.c, which serves them; nothing is read from disk
-# at run time.
-UI_FILES       = $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css))
-WEB_ASSETS_OBJ = $(B)web/assets.o
-
-$(B)web/embed: web/embed.c
-	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) -o $@ web/embed.c
-
-$(B)web/assets.c: $(UI_FILES) $(B)web/embed
-	./$(B)web/embed $@ $(UI_FILES)
-
-$(B)web/assets.o: $(B)web/assets.c web/assets.h
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -I. -fPIC -c -o $@ $<
 
 # ---- running ------------------------------------------------------------
 
@@ -276,13 +308,14 @@ ABI_B        = $(or $(B),build/)abi/
 ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
 
 $(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
-	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	    tests/abi/grow.py $(LIB_SRCS) web/web_none.c $(HEADERS)
 	rm -rf $(ABI_B)src
 	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
-	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) \
+	    -c $(LIB_SRCS) web/web_none.c
 	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
 	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
-	    $(LDLIBS)
+	    $(ABI_B)src/web_none.o $(LDLIBS)
 
 abi: $(ABI_B)old_program
 	./$(ABI_B)old_program
@@ -352,7 +385,7 @@ test: test-deps
 	$(MAKE) integration
 
 clean:
-	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
+	rm -rf *.o web/*.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
 	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/ \
 	    web/embed web/assets.c
 

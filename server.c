@@ -24,6 +24,7 @@
 #include "channel_internal.h"
 #include "io.h"
 #include "tls.h"
+#include "web/web.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,6 +118,9 @@ config_defaults(struct smtpd_config *cfg)
 	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
 	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
+	cfg->max_messages = 500;	/* Mailpit's default */
+	cfg->max_store_size = (size_t)256 << 20;
+	cfg->http_max_connections = 100;
 }
 
 /*
@@ -1259,6 +1263,14 @@ server_claim(struct smtpd_server *srv, char *err, size_t errsz)
 		srv->accepting = true;
 	}
 	pthread_mutex_unlock(&srv->lock);
+	/* The HTTP side (web/web.h, cfg.http) starts with the SMTP side. */
+	if (r == 0 && web_start(srv, err, errsz) != 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->accepting = false;
+		pthread_cond_broadcast(&srv->changed);
+		pthread_mutex_unlock(&srv->lock);
+		r = -1;
+	}
 	return r;
 }
 
@@ -1300,6 +1312,12 @@ smtpd_server_port(const struct smtpd_server *srv)
 }
 
 int
+smtpd_server_http_port(const struct smtpd_server *srv)
+{
+	return srv->http_port;
+}
+
+int
 smtpd_server_connections(struct smtpd_server *srv)
 {
 	int n;
@@ -1328,6 +1346,8 @@ smtpd_server_stop(struct smtpd_server *srv)
 {
 	struct timespec deadline;
 
+	/* 0. The HTTP side first: its waits end, its threads are joined. */
+	web_stop(srv);
 	pthread_mutex_lock(&srv->lock);
 	if (srv->stop_state != SERVER_RUNNING) {
 		/* Someone else is stopping it: wait for them. */

@@ -17,6 +17,7 @@
 
 struct worker;
 struct tls_server;
+struct web_server;
 
 struct smtpd_server {
 	struct smtpd_config	 cfg;
@@ -74,6 +75,11 @@ struct smtpd_server {
 	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
 	bool			 accepting;
 	atomic_bool		 stopping;
+
+	/* The HTTP side (web/web.h): its state, made by web_start and freed
+	 * by web_stop; the port it bound.  NULL and 0 without cfg.http. */
+	struct web_server	*web;
+	int			 http_port;
 };
 
 #endif /* SMTPD_SERVER_INTERNAL_H */
