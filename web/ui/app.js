@@ -135,7 +135,7 @@ async function route() {
       state.route = 'sessions';
       state.sessionID = parts[1] || '';
       show('sessions');
-      await loadSessions();
+      await loadSessions(true);
     } else if (view === 'faults') {
       state.route = 'faults';
       show('faults');
@@ -202,11 +202,7 @@ function drawList() {
       el('span', 'To: ' + addresses(m.To), { class: 'to' }),
       el('time', when(m.Created), { class: 'time', datetime: m.Created || '' }),
       el('span', size(m.Size || 0), { class: 'size' }));
-    if (m.Attachments > 0) {
-      a.append(el('span', '📎', {
-        class: 'clip', role: 'img',
-        'aria-label': m.Attachments + (m.Attachments > 1 ? ' attachments' : ' attachment') }));
-    }
+    if (m.Attachments > 0) a.append(clip(m.Attachments));
     if (!m.Read) a.append(el('span', 'unread', { class: 'visually-hidden' }));
     li.append(a);
     rows.append(li);
@@ -219,6 +215,21 @@ function drawList() {
   $('prev-page').disabled = state.start === 0;
   $('next-page').disabled = last >= state.total;
   $('delete-all').textContent = state.query ? 'Delete all found' : 'Delete all';
+}
+
+// clip - the attachment mark: a paper clip drawn in SVG (no emoji font
+// needed), named for screen readers
+function clip(n) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'clip');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', n + (n > 1 ? ' attachments' : ' attachment'));
+  const p = document.createElementNS(NS, 'path');
+  p.setAttribute('d', 'M10.5 4.5v6a2.5 2.5 0 0 1-5 0V3.5a1.5 1.5 0 0 1 3 0V10a.5.5 0 0 1-1 0V4.5');
+  svg.append(p);
+  return svg;
 }
 
 // ---- one message --------------------------------------------------------
@@ -416,14 +427,15 @@ function sessionList(res) {
 }
 
 // loadSessions - draw the recent sessions, the one in the URL opened
-async function loadSessions() {
+async function loadSessions(scroll) {
   const list = sessionList(await api('/api/v1/sessions'));
   const ul = $('sessions');
+  const opened = new Set([...ul.querySelectorAll('details[open]')].map((d) => d.parentNode.id));
   const frag = document.createDocumentFragment();
   for (const s of list) {
     const li = el('li', null, { id: 'session-' + s.ID });
     const d = el('details');
-    if (String(s.ID) === state.sessionID) d.open = true;
+    if (String(s.ID) === state.sessionID || opened.has(li.id)) d.open = true;
     const sum = el('summary');
     const ended = s.Ended || s.How || s.End || '';
     sum.append(
@@ -455,7 +467,7 @@ async function loadSessions() {
   }
   ul.replaceChildren(frag);
   $('no-sessions').hidden = list.length > 0;
-  if (state.sessionID) {
+  if (scroll && state.sessionID) {
     const target = $('session-' + state.sessionID);
     if (target) target.scrollIntoView({ block: 'start' });
   }
@@ -507,6 +519,10 @@ function refresh() {
     } catch (err) { showError(err); }
   }, 50);
 }
+
+// Sessions that end without a message or a refusal post no event: while
+// the Sessions view is open it also asks every 2 s.
+setInterval(() => { if (state.route === 'sessions' && !document.hidden) refresh(); }, 2000);
 
 // listen - the server's events: a message stored, deleted or read, a
 // session refused.  EventSource reconnects by itself after a drop.
