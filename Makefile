@@ -9,7 +9,8 @@
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
-#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
+#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz) and
+#                   the page's screenshot docs/webui.png (chromium, node)
 #   make deb-test   build, lint, install, use and remove the Debian packages
 #   make clean
 #
@@ -217,8 +218,10 @@ run: $(B)smtpd
 # `make docs` (apt-get install graphviz).  `make test` checks that the
 # drawings match their sources, that the tour's excerpts match the code,
 # and that smtpd.1 and `smtpd --help` agree (tests/integration/test_docs.py).
+# docs/webui.png, the page in the README, is a screenshot made by the
+# browser tests' setup (tests/webui/screenshot.py: chromium + playwright-core).
 
-docs:
+docs: $(B)smtpd
 	@command -v dot >/dev/null && command -v neato >/dev/null || \
 	    { echo "make docs needs Graphviz: apt-get install graphviz" >&2; \
 	      exit 1; }
@@ -228,6 +231,8 @@ docs:
 	neato -n2 -Tsvg -o docs/session.svg docs/session.gv
 	neato -n2 -Tpng -Gdpi=96 -o docs/session.png docs/session.gv
 	rm -f docs/session.gv
+	@# docs/webui.png: the page, drawn by the browser tests' chromium.
+	$(PYTHON) tests/webui/screenshot.py ./$(B)smtpd docs/webui.png
 
 .PHONY: docs
 
