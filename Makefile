@@ -231,7 +231,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
 	    tests/unit/test_compat.c tests/unit/test_inbox.c \
-	    tests/unit/test_sessions.c
+	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
