@@ -63,10 +63,38 @@ endif
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
 	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c \
 	   sessions.c
-LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
+
+LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h proxy_internal.h address.h \
 	   proxyproto.h fault.h tls.h auth.h compat.h inbox_internal.h sessions.h
+
+# ---- the web interface (issue 21) ----
+# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
+# GMime 3) builds web/*.c into the library; only they see those headers
+# ($(WEB_CFLAGS)).  WEB=no builds without them (web/web_none.c, a stub,
+# when it exists).  SMTPD_WEB tells the few core files that call into
+# web/ (handlers.c, smtpd.c: --decode) that it is there.  After
+# switching, make clean.
+WEB_PKGS = libmicrohttpd jansson gmime-3.0
+WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo no)
+ifeq ($(WEB),yes)
+WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
+WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
+WEB_SRCS    = $(wildcard web/mime.c)
+WEB_DEFS    = -DSMTPD_WEB
+LDLIBS     += $(WEB_LIBS)
+PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+else
+WEB_SRCS    = $(wildcard web/web_none.c)
+WEB_DEFS    =
+endif
+HEADERS  += web/mime.h
+$(B)handlers.o $(B)smtpd.o: WARN += $(WEB_DEFS)
+$(B)web/%.o: web/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) -fPIC -c -o $@ $<
+# ---- (end of the web interface's build) ----
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
