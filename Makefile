@@ -61,7 +61,8 @@ PC_REQUIRES =
 endif
 
 LIB_SRCS = server.c channel.c address.c handlers.c inbox.c relay.c proxy.c \
-	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c
+	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c \
+	   sessions.c
 
 LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
@@ -259,7 +260,8 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
 	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
-	    tests/unit/test_compat.c
+	    tests/unit/test_compat.c tests/unit/test_inbox.c \
+	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
