@@ -467,6 +467,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	if (server_proxy_nets(srv, cfg, err, errsz) != 0)
 		goto fail;
 	srv->cfg = *cfg;
+	srv->store = cfg->store;	/* or web_start's own, with http */
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
 	if (cfg->fqdn && *cfg->fqdn)
