@@ -39,6 +39,7 @@
 #include "channel_internal.h"
 #include "address.h"
 #include "auth.h"
+#include "inbox_internal.h"
 #include "io.h"
 #include "tls.h"
 
@@ -149,6 +150,8 @@ struct smtpd_channel {
 	void			*handler_data;	/* the handler's own */
 	struct tls_session	*tls;		/* NULL: plaintext */
 	char			*auth_user;	/* NULL: no AUTH yet */
+	struct session_rec	*srec;		/* the session log's; NULL: none */
+	bool			 quit;		/* QUIT was answered */
 
 	/* Line reader: bytes in[start, end) are unread; scan is where the
 	 * search for CRLF resumes.  in is in_small, or IN_CAP bytes of heap
@@ -292,6 +295,8 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 
 	channel_write(ch, reply, len);
 	channel_write(ch, "\r\n", 2);
+	if (ch->srec)
+		session_server_reply(ch->srec, reply, len);
 	if (ch->cfg->debug)
 		fprintf(ch->cfg->debug, "%s:%d -> %s\n", ch->peer_ip,
 		    ch->peer_port, reply);
@@ -853,6 +858,8 @@ fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	if (!fault_slot_check(&ch->server->faults, st, subject, a))
 		return false;
 	fault_log(ch, st, subject, a);
+	if (ch->srec)
+		session_set_fault(ch->srec, a->rule);
 	if (a->kind == FAULT_DELAY) {
 		if (!channel_sleep(ch, a->delay_ms)) {
 			channel_pushf(ch, "421 %s Error: shutting down",
@@ -1035,6 +1042,7 @@ smtp_quit(struct smtpd_channel *ch, char *arg)
 		return;
 	channel_push(ch, "221 Bye");
 	ch->closing = true;
+	ch->quit = true;
 }
 
 /*
@@ -1416,6 +1424,9 @@ channel_start_tls(struct smtpd_channel *ch)
 	ch->io.read = tls_read;
 	ch->io.write = tls_write;
 	ch->io.ctx = ch->tls;
+	if (ch->srec)
+		session_set_tls(ch->srec, tls_protocol(ch->tls),
+		    tls_cipher(ch->tls));
 	if (cfg->debug)
 		fprintf(cfg->debug, "%s:%d TLS %s %s\n", ch->peer_ip,
 		    ch->peer_port, tls_protocol(ch->tls), tls_cipher(ch->tls));
@@ -1465,6 +1476,8 @@ auth_read(struct smtpd_channel *ch)
 	int r = channel_read_line(ch, &line, &len);
 
 	if (r == READ_LINE) {
+		if (ch->srec)	/* masked there */
+			session_client_line(ch->srec, line, len);
 		/* Not the line itself in the trace: it carries a password. */
 		if (ch->cfg->debug)
 			fprintf(ch->cfg->debug, "%s:%d <- (%zu bytes of AUTH)\n",
@@ -1535,6 +1548,8 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 		channel_push(ch, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
+	if (st == AUTH_OK && ch->srec)
+		session_set_auth(ch->srec, ch->auth_user);
 	channel_push(ch, auth_reply(st));
 }
 
@@ -1677,6 +1692,8 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 
 	if (ch->cfg->debug)
 		channel_trace_command(ch, line);
+	if (ch->srec)	/* AUTH's secret masked there */
+		session_client_line(ch->srec, line, len);
 	/* A NUL would cut a C string short: the line cannot be read right. */
 	if (len == 0 || strlen(line) != len) {
 		channel_push(ch, "500 Error: bad syntax");
@@ -1756,9 +1773,10 @@ channel_push_each(struct smtpd_channel *ch, const char *reply)
  * order (RFC 2033 section 4.2).  A handler with process_message_lmtp
  * answers each; any other is called once and its answer goes to all.
  * The replies are copied before the delivery mutex is let go, so a
- * handler's storage need only last for its call.
+ * handler's storage need only last for its call.  True when at least one
+ * recipient was accepted (2xx).
  */
-static void
+static bool
 channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 {
 	const struct smtpd_handler *h = &ch->cfg->handler;
@@ -1766,12 +1784,13 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	size_t n = m->rcpt_count;
 	const char **replies;
 	char **copies;
+	bool accepted = false;
 
 	if (h->process_message_lmtp == NULL) {
 		const char *r = channel_deliver(ch, m);
 
 		channel_push_each(ch, r ? r : "250 OK");
-		return;
+		return r == NULL || r[0] == '2';
 	}
 	replies = calloc(n, sizeof(*replies));
 	copies = calloc(n, sizeof(*copies));
@@ -1779,7 +1798,7 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 		free(replies);
 		free(copies);
 		channel_push_each(ch, "452 Error: insufficient system storage");
-		return;
+		return false;
 	}
 	if (!h->concurrent)
 		pthread_mutex_lock(lock);
@@ -1791,10 +1810,30 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	for (size_t i = 0; i < n; i++) {
 		/* Out of memory after delivery: the delivery stands. */
 		channel_push(ch, copies[i] ? copies[i] : "250 OK");
+		accepted |= copies[i] == NULL || copies[i][0] == '2';
 		free(copies[i]);
 	}
 	free(copies);
 	free(replies);
+	return accepted;
+}
+
+/*
+ * channel_store - the HTTP API's store keeps a copy of a message the
+ * handler accepted, and the session log its ID: a second consumer after
+ * the class's own, so a refused message is never stored as delivered.
+ * Not when the handler is the store itself (it has the message already).
+ */
+static void
+channel_store(struct smtpd_channel *ch, const struct smtpd_message *m)
+{
+	struct smtpd_inbox *store = ch->server->store;
+	char id[INBOX_ID_LEN + 1];
+
+	if (inbox_is_handler(&ch->cfg->handler, store))
+		return;
+	if (inbox_add(store, m, session_id(ch->srec), id) == 0)
+		session_add_message(ch->srec, id);
 }
 
 /*
@@ -1880,10 +1919,15 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 	}
 	if ((r = hook_run(ch, HOOK_DATA, NULL, &msg)) != NULL)
 		channel_push_each(ch, r);
-	else if (ch->cfg->lmtp)
-		channel_deliver_each(ch, &msg);
-	else {
+	else if (ch->cfg->lmtp) {
+		if (channel_deliver_each(ch, &msg) && ch->server->store)
+			channel_store(ch, &msg);
+	} else {
 		r = channel_deliver(ch, &msg);
+		/* stored before the 250 goes out: whoever saw the 250 finds
+		 * the message in the store */
+		if ((r == NULL || r[0] == '2') && ch->server->store)
+			channel_store(ch, &msg);
 		channel_push(ch, r ? r : "250 OK");
 	}
 	transaction_reset(ch);
@@ -2033,6 +2077,38 @@ channel_drain(struct smtpd_channel *ch)
 		total += (size_t)n;
 }
 
+/* channel_record_begin - the session log's record of this session. */
+static void
+channel_record_begin(struct smtpd_channel *ch)
+{
+	ch->srec = session_begin(ch->server->sessions, ch->peer_ip,
+	    ch->peer_port);
+	if (ch->tls)
+		session_set_tls(ch->srec, tls_protocol(ch->tls),
+		    tls_cipher(ch->tls));
+}
+
+/* channel_record_end - hand the record to the log, with how the session
+ * ended: r is the last read's result; refused: at the greeting. */
+static void
+channel_record_end(struct smtpd_channel *ch, int r, bool refused)
+{
+	enum session_end how;
+
+	if (ch->quit)
+		how = SESSION_QUIT;
+	else if (r == READ_TIMEOUT)
+		how = SESSION_TIMEOUT;
+	else if (refused)
+		how = SESSION_REFUSED;
+	else if (ch->closing && !ch->write_failed)
+		how = SESSION_CLOSED_BY_SERVER;
+	else
+		how = SESSION_CLIENT_LEFT;
+	session_end(ch->server->sessions, ch->srec, how);
+	ch->srec = NULL;
+}
+
 /*
  * channel_run - the session: greet, then loop { read a line; look it up;
  * check; proceed } until QUIT, end of input, a timeout or a stop.
@@ -2042,11 +2118,15 @@ channel_run(struct smtpd_channel *ch)
 {
 	int max_junk = ch->cfg->max_junk;
 	int r = READ_LINE;
+	bool refused;
 
 	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
 	if (ch->cfg->smtps && !channel_start_tls(ch))
 		return;
+	if (ch->server->sessions)
+		channel_record_begin(ch);
 	channel_greet(ch);
+	refused = ch->closing;
 	while (!ch->closing) {
 		if (ch->state == SMTPD_DATA) {
 			if ((r = channel_read_data(ch)) <= 0)
@@ -2080,6 +2160,8 @@ channel_run(struct smtpd_channel *ch)
 		channel_goodbye(ch, r);
 	channel_flush(ch);
 	channel_drain(ch);
+	if (ch->srec)
+		channel_record_end(ch, r, refused);
 }
 
 /* ------------------------------------------------------------------ */

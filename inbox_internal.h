@@ -45,6 +45,7 @@ struct inbox_entry {
 	bool			 removed;	/* no longer in the inbox */
 	void			*parsed;	/* inbox_entry_set_parsed */
 	void			(*parsed_free)(void *);
+	struct inbox_entry	*dead_next;	/* freed after the lock is let go */
 };
 
 /* inbox_add - store a copy of the message with a new ID (written to
@@ -84,6 +85,10 @@ struct inbox_event { uint64_t seq; enum inbox_event_kind kind; char id[INBOX_ID_
 /* events with seq > after (a ring of the last 1024; a reader that fell behind gets
  * the oldest kept); blocks up to timeout_ms when there are none; returns the count. */
 size_t	inbox_events(struct smtpd_inbox *, uint64_t after, struct inbox_event *out, size_t max, int timeout_ms);
+/* inbox_is_handler - whether h is smtpd_handler_inbox(inbox): the server
+ * does not store twice what its own class already stored there. */
+struct smtpd_handler;
+bool	inbox_is_handler(const struct smtpd_handler *, const struct smtpd_inbox *);
 /* inbox_post_event - add an event to the ring and wake its readers. */
 void	inbox_post_event(struct smtpd_inbox *, enum inbox_event_kind, const char *id, uint64_t session_id);
 

@@ -22,6 +22,7 @@
  */
 #include "compat.h"
 #include "channel_internal.h"
+#include "inbox.h"
 #include "io.h"
 #include "tls.h"
 #include "web/web.h"
@@ -360,6 +361,9 @@ server_release(struct smtpd_server *srv)
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);
 	free(srv->proxy_nets);
+	session_log_free(srv->sessions);
+	if (srv->store_owned)
+		smtpd_inbox_free(srv->store);
 	free(srv);
 }
 
@@ -463,6 +467,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 	if (server_proxy_nets(srv, cfg, err, errsz) != 0)
 		goto fail;
 	srv->cfg = *cfg;
+	srv->store = cfg->store;	/* or web_start's own, with http */
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
 	if (cfg->fqdn && *cfg->fqdn)

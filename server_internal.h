@@ -11,6 +11,7 @@
 #include "server.h"
 #include "proxyproto.h"
 #include "fault.h"
+#include "sessions.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -80,6 +81,41 @@ struct smtpd_server {
 	 * by web_stop; the port it bound.  NULL and 0 without cfg.http. */
 	struct web_server	*web;
 	int			 http_port;
+
+	/* The HTTP API's store and session log (inbox_internal.h,
+	 * sessions.h), NULL when there is none: every message the handler
+	 * accepted is added to the store, every session recorded in the
+	 * log.  Set before the server starts, never while it runs. */
+	struct smtpd_inbox	*store;
+	bool			 store_owned;	/* freed with the server */
+	struct session_log	*sessions;	/* always freed with the server */
 };
+
+/* server_store, server_sessions - the server's store and session log,
+ * or NULL. */
+static inline struct smtpd_inbox *
+server_store(const struct smtpd_server *srv)
+{
+	return srv->store;
+}
+
+static inline struct session_log *
+server_sessions(const struct smtpd_server *srv)
+{
+	return srv->sessions;
+}
+
+/* server_set_store - give the server a store (owned: freed with it) and
+ * a session log (always freed with it; NULL: none) before it starts. */
+static inline void
+server_set_store(struct smtpd_server *srv, struct smtpd_inbox *store,
+    bool owned, struct session_log *sessions)
+{
+	srv->store = store;
+	srv->store_owned = owned;
+	srv->sessions = sessions;
+	if (sessions)
+		session_log_set_store(sessions, store);
+}
 
 #endif /* SMTPD_SERVER_INTERNAL_H */

@@ -33,6 +33,8 @@ void	session_log_free(struct session_log *);
 /* session_log_set_store - where INBOX_EV_SESSION events go (NULL: none). */
 void	session_log_set_store(struct session_log *, struct smtpd_inbox *);
 struct session_rec *session_begin(struct session_log *, const char *peer_ip, int peer_port); /* NULL ok: all calls accept NULL rec */
+/* session_set_peer - the client is another (a PROXY header named it). */
+void	session_set_peer(struct session_rec *, const char *peer_ip, int peer_port);
 void	session_client_line(struct session_rec *, const char *line, size_t len); /* AUTH secrets masked, DATA text elided */
 void	session_server_reply(struct session_rec *, const char *reply, size_t len);
 void	session_set_tls(struct session_rec *, const char *protocol, const char *cipher);

@@ -24,6 +24,12 @@ int	unit_add_fault_tests(void);
 int	unit_add_auth_tests(void);
 /* test_compat.c: compat.h, on the Linux calls or the fallbacks. */
 int	unit_add_compat_tests(void);
+/* test_inbox.c: the inbox as the HTTP API's store. */
+int	unit_add_inbox_tests(void);
+/* test_sessions.c: the ring of recent SMTP sessions. */
+int	unit_add_sessions_tests(void);
+/* test_store_channel.c: the channel feeding the store and the log. */
+int	unit_add_store_channel_tests(void);
 
 struct memory_io {
 	const char	*in;
@@ -220,7 +226,9 @@ main(void)
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
 	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
-	    unit_add_compat_tests() != 0) {
+	    unit_add_compat_tests() != 0 || unit_add_inbox_tests() != 0 ||
+	    unit_add_sessions_tests() != 0 ||
+	    unit_add_store_channel_tests() != 0) {
 		CU_cleanup_registry();
 		return 1;
 	}
