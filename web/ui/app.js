@@ -135,11 +135,11 @@ async function route() {
       state.route = 'sessions';
       state.sessionID = parts[1] || '';
       show('sessions');
-      await loadSessions(true);
+      await Promise.all([loadSessions(true), loadUnread()]);
     } else if (view === 'faults') {
       state.route = 'faults';
       show('faults');
-      await loadFaults();
+      await Promise.all([loadFaults(), loadUnread()]);
     } else {
       show('inbox');
       if (view !== 'message') {
@@ -176,6 +176,11 @@ async function loadList() {
   state.total = res.messages_count !== undefined ? res.messages_count : res.total;
   setUnread(res.unread || 0);
   drawList();
+}
+
+// loadUnread - the unread count alone, for the views without the list
+async function loadUnread() {
+  setUnread((await api('/api/v1/messages?limit=1')).unread || 0);
 }
 
 // setUnread - the unread count in the title and beside "Inbox"
@@ -514,7 +519,8 @@ function refresh() {
   reloadTimer = setTimeout(async () => {
     reloadTimer = 0;
     try {
-      if (state.route === 'sessions') await loadSessions();
+      if (state.route === 'sessions') await Promise.all([loadSessions(), loadUnread()]);
+      else if (state.route === 'faults') await loadUnread();
       else if (state.route === 'inbox' || state.route === 'message') await loadList();
     } catch (err) { showError(err); }
   }, 50);
