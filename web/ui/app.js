@@ -55,8 +55,10 @@ async function api(path, opts, asText) {
     throw new Error(path.split('?')[0] + ': ' + why);
   }
   if (asText) return r.text();
+  // JSON, or nothing (Mailpit answers some changes with a plain "ok")
+  const json = (r.headers.get('Content-Type') || '').startsWith('application/json');
   const body = await r.text();
-  return body ? JSON.parse(body) : null;
+  return json && body ? JSON.parse(body) : null;
 }
 
 // send - a request with a JSON body
@@ -545,7 +547,11 @@ function listen() {
   for (const t of ['new', 'delete', 'deleted', 'read', 'update', 'truncate', 'prune', 'session', 'stats']) {
     es.addEventListener(t, onEvent);
   }
-  es.onopen = () => refresh();          // catch up on what came while away
+  let opened = false;
+  es.onopen = () => {                   // after a reconnection: catch up
+    if (opened) refresh();
+    opened = true;
+  };
 }
 
 // ---- keyboard ----------------------------------------------------------------
