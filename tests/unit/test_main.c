@@ -24,6 +24,7 @@ int	unit_add_fault_tests(void);
 int	unit_add_auth_tests(void);
 /* test_compat.c: compat.h, on the Linux calls or the fallbacks. */
 int	unit_add_compat_tests(void);
+int	unit_add_mime_tests(void);
 
 struct memory_io {
 	const char	*in;
@@ -220,7 +221,11 @@ main(void)
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
 	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
-	    unit_add_compat_tests() != 0) {
+	    unit_add_compat_tests() != 0
+#ifdef SMTPD_WEB
+	    || unit_add_mime_tests() != 0
+#endif
+	    ) {
 		CU_cleanup_registry();
 		return 1;
 	}
