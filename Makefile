@@ -260,6 +260,8 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
 	    tests/unit/test_compat.c tests/unit/test_inbox.c \
 	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
+# With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
+UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c)
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
@@ -269,7 +271,7 @@ CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
+	$(CC) $(WARN) $(WEB_DEFS) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
 	    -o $@ $(UNIT_SRCS) \
 	    $(B)libsmtpd.a $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS)
 
