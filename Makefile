@@ -81,7 +81,7 @@ WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo n
 ifeq ($(WEB),yes)
 WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
 WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
-WEB_SRCS    = $(wildcard web/mime.c)
+WEB_SRCS    = $(wildcard web/mime.c web/search.c)
 WEB_DEFS    = -DSMTPD_WEB
 LDLIBS     += $(WEB_LIBS)
 PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
@@ -261,7 +261,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_compat.c tests/unit/test_inbox.c \
 	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
 # With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
-UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c)
+UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c tests/unit/test_search.c)
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
