@@ -9,7 +9,8 @@
 #                   INCLUDEDIR, MANDIR); make uninstall removes it all
 #   make run        build, then run DebuggingServer on localhost:8025
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
-#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
+#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz) and
+#                   the page's screenshot docs/webui.png (chromium, node)
 #   make deb-test   build, lint, install, use and remove the Debian packages
 #   make clean
 #
@@ -96,6 +97,29 @@ $(B)web/%.o: web/%.c $(HEADERS) $(wildcard web/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) $(WEB_DEFS) -fPIC -c -o $@ $<
 # ---- (end of the web interface's build) ----
+
+# ---- the web page, compiled in (issue 22) ----
+#
+# web/ui/ (index.html, app.js, style.css) becomes the table of web/assets.h:
+# web/embed.c, a small program built for this machine with the same
+# compiler (no sanitizer: it only runs here), writes every file's bytes into
+# $(B)web/assets.c.  The WEB=yes build links $(WEB_ASSETS_OBJ) into the
+# library beside web/http.c, which serves them; nothing is read from disk
+# at run time.
+UI_FILES       = $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css))
+WEB_ASSETS_OBJ = $(B)web/assets.o
+LIB_OBJS      += $(if $(filter web/http.c,$(WEB_SRCS)),$(WEB_ASSETS_OBJ))
+
+$(B)web/embed: web/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -o $@ web/embed.c
+
+$(B)web/assets.c: $(UI_FILES) $(B)web/embed
+	./$(B)web/embed $@ $(UI_FILES)
+
+$(B)web/assets.o: $(B)web/assets.c web/assets.h
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -I. -fPIC -c -o $@ $<
+# ---- (end of the web page's build) ----
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -194,8 +218,10 @@ run: $(B)smtpd
 # `make docs` (apt-get install graphviz).  `make test` checks that the
 # drawings match their sources, that the tour's excerpts match the code,
 # and that smtpd.1 and `smtpd --help` agree (tests/integration/test_docs.py).
+# docs/webui.png, the page in the README, is a screenshot made by the
+# browser tests' setup (tests/webui/screenshot.py: chromium + playwright-core).
 
-docs:
+docs: $(B)smtpd
 	@command -v dot >/dev/null && command -v neato >/dev/null || \
 	    { echo "make docs needs Graphviz: apt-get install graphviz" >&2; \
 	      exit 1; }
@@ -205,6 +231,8 @@ docs:
 	neato -n2 -Tsvg -o docs/session.svg docs/session.gv
 	neato -n2 -Tpng -Gdpi=96 -o docs/session.png docs/session.gv
 	rm -f docs/session.gv
+	@# docs/webui.png: the page, drawn by the browser tests' chromium.
+	$(PYTHON) tests/webui/screenshot.py ./$(B)smtpd docs/webui.png
 
 .PHONY: docs
 
@@ -366,7 +394,8 @@ test: test-deps
 
 clean:
 	rm -rf *.o web/*.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
+	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/ \
+	    web/embed web/assets.c
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean

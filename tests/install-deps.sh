@@ -70,6 +70,24 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		fi
 		rm -rf "$tmp"
 	fi
+	# The web page's browser tests (test_webui.py): Debian's chromium,
+	# driven by npm's playwright-core, installed into a cache folder
+	# (never a browser download of its own); without them they skip.
+	if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "installing test dependency: chromium nodejs npm (the web page's browser tests)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
+		    echo "chromium/nodejs/npm not installed: the browser tests skip" >&2
+	fi
+	npm_dir=${SMTPD_TEST_NPM:-/var/cache/smtpd-tests/npm}
+	if command -v npm >/dev/null 2>&1 &&
+	    [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
+		echo "installing test dependency: playwright-core (npm, into $npm_dir)"
+		mkdir -p "$npm_dir" &&
+		    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$npm_dir" \
+		    --no-audit --no-fund --silent playwright-core >/dev/null 2>&1 ||
+		    echo "playwright-core not installed: the browser tests skip" >&2
+	fi
 	id Debian-exim >/dev/null 2>&1 ||
 	    useradd --system --no-create-home --shell /usr/sbin/nologin \
 	    Debian-exim 2>/dev/null || true
