@@ -23,6 +23,9 @@
 # --smtps and CRAM-MD5 with OpenSSL 3; TLS=no builds without OpenSSL, and
 # the TLS options are then refused at start.  After switching, make clean.
 
+# `make` alone builds all, whichever rule comes first below.
+.DEFAULT_GOAL := all
+
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=$(STD) -Wall -Wextra -Werror -pthread $(PORTFLAGS)

@@ -198,6 +198,17 @@ class MailpitAPITest(HTTPTestCase):
             self.assertEqual(code, 501, path)
             self.assertIn('not implemented', json.loads(body)['Error'])
 
+    def test_the_page_is_served_with_its_csp(self):
+        srv = self.http_server()
+        code, hdrs, body = srv.request('GET', '/')
+        self.assertEqual(code, 200)
+        self.assertTrue(hdrs['Content-Type'].startswith('text/html'))
+        self.assertIn("script-src 'self'", hdrs['Content-Security-Policy'])
+        self.assertIn("frame-ancestors 'none'", hdrs['Content-Security-Policy'])
+        self.assertEqual(hdrs['X-Content-Type-Options'], 'nosniff')
+        self.assertEqual(srv.request('GET', '/ui/app.js')[0], 200)
+        self.assertEqual(srv.request('GET', '/ui/../web.h')[0], 404)
+
     def test_info_and_webui(self):
         srv = self.http_server()
         info = srv.get_json('/api/v1/info')
