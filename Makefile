@@ -23,6 +23,9 @@
 # --smtps and CRAM-MD5 with OpenSSL 3; TLS=no builds without OpenSSL, and
 # the TLS options are then refused at start.  After switching, make clean.
 
+# `make` alone builds all, whichever rule comes first below.
+.DEFAULT_GOAL := all
+
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=$(STD) -Wall -Wextra -Werror -pthread $(PORTFLAGS)
@@ -82,12 +85,8 @@ WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo n
 ifeq ($(WEB),yes)
 WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
 WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
-# (The HTTP side needs the MIME module and the search: until both are
-# merged, the stub stands in.)
-WEB_PARTS   = $(wildcard web/mime.c web/search.c)
-WEB_SRCS    = $(WEB_PARTS) $(if $(filter 2,$(words $(WEB_PARTS))), \
-		web/json.c web/http.c web/api_mailpit.c web/api_mailhog.c, \
-		web/web_none.c)
+WEB_SRCS    = web/mime.c web/search.c web/json.c web/http.c \
+	      web/api_mailpit.c web/api_mailhog.c
 WEB_DEFS    = -DSMTPD_WEB
 LDLIBS     += $(WEB_LIBS)
 PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
@@ -293,6 +292,8 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
 	    tests/unit/test_compat.c tests/unit/test_inbox.c \
 	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
+# With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
+UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c tests/unit/test_search.c)
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
@@ -302,7 +303,7 @@ CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
+	$(CC) $(WARN) $(WEB_DEFS) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
 	    -o $@ $(UNIT_SRCS) \
 	    $(B)libsmtpd.a $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS)
 

@@ -33,6 +33,7 @@
  *			largest message in bytes (default 33554432; 0 = none)
  *	-u, --smtputf8	enable SMTPUTF8 (RFC 6531)
  *	-d, --debug	trace the conversation on standard error
+ *	--decode	DebuggingServer: print each message MIME-decoded
  *	-h, --help	print the usage and exit
  *	--timeout SECONDS, --max-connections N, --max-recipients N,
  *	--strict-newlines
@@ -68,6 +69,9 @@
 #include "server.h"
 #include "auth.h"
 #include "delivery.h"
+#ifdef SMTPD_WEB
+#include "web/mime.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -136,6 +140,12 @@ static const char usage_text[] =
 "    --debug\n"
 "    -d\n"
 "        Turn on debugging prints (the conversation, on standard error).\n"
+"\n"
+"    --decode\n"
+"        DebuggingServer: print each message decoded instead of as received:\n"
+"        the envelope, the headers with encoded words decoded, the text part\n"
+"        in UTF-8, and one line per other part.  Needs the web interface\n"
+"        (GMime); a build without it refuses the option.\n"
 "\n"
 "    --timeout seconds\n"
 "        Close a connection idle this long, or this long inside DATA, with\n"
@@ -642,7 +652,7 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAX_MESSAGES, OPT_RATE, OPT_SCHED_BATCH,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
-	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
+	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE, OPT_DECODE,
 	OPT_HTTP, OPT_MAX_STORED, OPT_MAX_STORE_SIZE, OPT_HTTP_AUTH,
 	OPT_HTTP_AUTH_FILE, OPT_HTTP_CORS, OPT_HTTP_MAX_CONN, OPT_RELEASE };
 
@@ -704,6 +714,7 @@ main(int argc, char **argv)
 		{ "auth-required", no_argument, NULL, OPT_AUTH_REQUIRED },
 		{ "relay-auth", required_argument, NULL, OPT_RELAY_AUTH },
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
+		{ "decode", no_argument, NULL, OPT_DECODE },
 		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "max-messages", required_argument, NULL, OPT_MAX_STORED },
 		{ "max-store-size", required_argument, NULL, OPT_MAX_STORE_SIZE },
@@ -728,7 +739,7 @@ main(int argc, char **argv)
 	static struct smtpd_proxy_options proxy;
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
 	size_t nproxy_from = 0;
-	bool setuid_nobody = true, bad_port;
+	bool setuid_nobody = true, bad_port, decode = false;
 	struct auth_users *auth_table = NULL;
 	char relay_user[AUTH_FIELD_MAX + 1];
 	char httphost[256];
@@ -757,6 +768,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			cfg.debug = stderr;
+			break;
+		case OPT_DECODE:
+			decode = true;
 			break;
 		case 'u':
 			cfg.enable_smtputf8 = true;
@@ -1022,9 +1036,26 @@ main(int argc, char **argv)
 	}
 
 	cls = class_lookup(classname);
+	/* --decode: DebuggingServer's MIME view (web/mime.c, GMime) */
+#ifndef SMTPD_WEB
+	if (decode) {
+		fprintf(stderr, "%s: --decode: built without the web "
+		    "interface\n", program);
+		return 1;
+	}
+#endif
+	if (decode && cls->kind != KIND_DEBUGGING) {
+		fprintf(stderr, "%s: --decode is for -c DebuggingServer\n",
+		    program);
+		return 1;
+	}
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);
+#ifdef SMTPD_WEB
+		if (decode)
+			cfg.handler = handler_debugging_decoded(stdout);
+#endif
 		break;
 	case KIND_SINK:
 		cfg.handler = smtpd_handler_sink();

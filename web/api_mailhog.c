@@ -41,16 +41,16 @@ static json_t *
 mh_headers(GMimeObject *obj)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
-	int n = list ? g_mime_header_list_get_count(list) : 0;
+	int count = list ? g_mime_header_list_get_count(list) : 0;
 	json_t *o = json_object();
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < count; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
 		const char *name = g_mime_header_get_name(h);
 		const char *raw = g_mime_header_get_raw_value(h);
 		json_t *arr;
 		char *key;
-		size_t klen;
+		size_t klen, n;
 
 		if (name == NULL)
 			continue;
@@ -64,7 +64,10 @@ mh_headers(GMimeObject *obj)
 		/* GMime keeps the raw value's leading blank and fold. */
 		while (raw && (*raw == ' ' || *raw == '\t'))
 			raw++;
-		json_array_append_new(arr, web_str(raw ? raw : ""));
+		n = raw ? strlen(raw) : 0;
+		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+			n--;
+		json_array_append_new(arr, web_strn(raw ? raw : "", n));
 		g_free(key);
 	}
 	return o;

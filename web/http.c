@@ -16,6 +16,7 @@
  * read whole, then by jansson.
  */
 #include "web_internal.h"
+#include "assets.h"
 #include "../server_internal.h"
 
 #include <microhttpd.h>
@@ -291,6 +292,23 @@ preflight(struct web_server *w, struct MHD_Connection *c)
 	MHD_destroy_response(resp);
 }
 
+/* The page's own policy: its scripts and styles only from here, no
+ * framing of it, message HTML only in /view/'s sandboxed frames. */
+#define CSP_PAGE	"default-src 'self'; script-src 'self'; " \
+			"style-src 'self'; img-src 'self' data:; " \
+			"frame-src 'self'; object-src 'none'; base-uri 'none'; " \
+			"form-action 'self'; frame-ancestors 'none'"
+
+/* asset_find - the page's file at path ("/", "/ui/app.js"), or NULL. */
+static const struct web_asset *
+asset_find(const char *path)
+{
+	for (size_t i = 0; i < web_asset_count; i++)
+		if (strcmp(web_assets[i].path, path) == 0)
+			return &web_assets[i];
+	return NULL;
+}
+
 /* http_dispatch - the request, complete: route it and answer. */
 static MHD_RESULT
 http_dispatch(struct web_server *w, struct MHD_Connection *c,
@@ -308,6 +326,15 @@ http_dispatch(struct web_server *w, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	fn = route_find(&q, buf, sizeof(buf), &known);
+	if (fn == NULL && (strcmp(method, "GET") == 0 ||
+	    strcmp(method, "HEAD") == 0) && asset_find(url)) {
+		const struct web_asset *a = asset_find(url);
+
+		web_text(&r, 200, a->content_type, (const char *)a->data,
+		    a->len);
+		r.csp = CSP_PAGE;
+		return respond(w, c, &q, &r);
+	}
 	if (fn)
 		fn(&q, &r);
 	else if (known)

@@ -93,4 +93,8 @@ char	*mime_html_to_text(const char *html);
 /* mime_print_decoded - what `-c DebuggingServer --decode` prints for one message. */
 void	mime_print_decoded(FILE *out, const struct smtpd_message *msg);
 
+/* handler_debugging_decoded - (handlers.c) DebuggingServer printing each
+ * message with mime_print_decoded: `-c DebuggingServer --decode`. */
+struct smtpd_handler handler_debugging_decoded(FILE *out);
+
 #endif

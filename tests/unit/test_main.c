@@ -30,6 +30,9 @@ int	unit_add_inbox_tests(void);
 int	unit_add_sessions_tests(void);
 /* test_store_channel.c: the channel feeding the store and the log. */
 int	unit_add_store_channel_tests(void);
+int	unit_add_mime_tests(void);
+/* test_search.c: Mailpit's search language (WEB=yes). */
+int	unit_add_search_tests(void);
 
 struct memory_io {
 	const char	*in;
@@ -228,7 +231,11 @@ main(void)
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
 	    unit_add_compat_tests() != 0 || unit_add_inbox_tests() != 0 ||
 	    unit_add_sessions_tests() != 0 ||
-	    unit_add_store_channel_tests() != 0) {
+	    unit_add_store_channel_tests() != 0
+#ifdef SMTPD_WEB
+	    || unit_add_mime_tests() != 0 || unit_add_search_tests() != 0
+#endif
+	    ) {
 		CU_cleanup_registry();
 		return 1;
 	}
