@@ -111,7 +111,7 @@ def main():
             else:
                 m, rcpts = plain(args[0], args[1])
             s.send_message(m, 'sender@example.com', rcpts)
-        out['t250'] = time.time() * 1000
+            out['t250'] = time.time() * 1000    # the 250 after the data
     print(json.dumps(out))
 
 

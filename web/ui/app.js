@@ -34,6 +34,7 @@ const state = {
   openID: '',
   sessionID: '',
   tab: 'html',
+  unread: 0,                            // in the title: (3) smtpd
 };
 
 // ---- small helpers ----------------------------------------------------
@@ -187,6 +188,7 @@ async function loadUnread() {
 
 // setUnread - the unread count in the title and beside "Inbox"
 function setUnread(n) {
+  state.unread = n;
   document.title = n > 0 ? '(' + n + ') smtpd' : 'smtpd';
   const b = $('unread-badge');
   b.hidden = n === 0;
@@ -532,6 +534,19 @@ function refresh() {
 // the Sessions view is open it also asks every 2 s.
 setInterval(() => { if (state.route === 'sessions' && !document.hidden) refresh(); }, 2000);
 
+// showNew - a new message's summary (from its event) drawn at once on
+// the first page of the unsearched list; refresh() then brings the counts
+function showNew(m) {
+  if ((state.route !== 'inbox' && state.route !== 'message') || state.query || state.start) return;
+  if (state.messages.some((x) => x.ID === m.ID)) return;
+  if (!m.Read) setUnread((state.unread || 0) + 1);
+  state.messages.unshift(m);
+  if (state.messages.length > PAGE) state.messages.pop();
+  state.total += 1;
+  if (state.selected >= 0) state.selected += 1;
+  drawList();
+}
+
 // listen - the server's events: a message stored, deleted or read, a
 // session refused.  EventSource reconnects by itself after a drop.
 function listen() {
@@ -540,7 +555,10 @@ function listen() {
   const onEvent = (ev) => {
     let e = {};
     try { e = JSON.parse(ev.data); } catch (x) { /* a comment or keep-alive */ }
-    if (e.Type === 'new' && e.Data && state.route !== 'faults') announce('New message: ' + (e.Data.Subject || ''));
+    if (e.Type === 'new' && e.Data && e.Data.ID) {
+      announce('New message: ' + (e.Data.Subject || ''));
+      showNew(e.Data);
+    }
     refresh();
   };
   es.onmessage = onEvent;
