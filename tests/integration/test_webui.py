@@ -76,11 +76,13 @@ class WebUITest(unittest.TestCase):
         try:
             with urllib.request.urlopen(self.base + '/', timeout=2) as r:
                 return r.status == 200
+        except urllib.error.HTTPError as e:
+            return e.code == 401            # --http-auth: it asks for the login
         except (OSError, urllib.error.URLError):
             return False
 
-    def scenario(self, name, timeout=180, env=None):
-        srv = self.start_server()
+    def scenario(self, name, timeout=180, env=None, options=()):
+        srv = self.start_server(*options)
         e = dict(os.environ, SMTPD_HTTP=self.base, SMTPD_SMTP_PORT=str(srv.port),
                  CHROMIUM=self.chromium, PLAYWRIGHT_CORE=PLAYWRIGHT)
         if CHECK:
@@ -116,6 +118,11 @@ class WebUITest(unittest.TestCase):
     def test_first_screen_of_10000_messages_within_1s(self):
         n = '10000' if not CHECK else '500'
         self.scenario('many', timeout=600, env={'SMTPD_WEBUI_MANY': n})
+
+    def test_with_http_auth_the_page_asks_for_the_login(self):
+        login = 'ann:s3cret pass'
+        self.scenario('auth', env={'SMTPD_WEBUI_LOGIN': login},
+                      options=('--http-auth', login))
 
     def test_narrow_window_dark_mode_and_accessible_names(self):
         self.scenario('layout')

@@ -148,7 +148,10 @@ scenarios.xss = async (browser) => {
   try {
     const page = await browser.newPage();
     const bad = watch(page);
-    await page.goto(BASE + '/');
+    const resp = await page.goto(BASE + '/');
+    const csp = resp.headers()['content-security-policy'] || '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
     await page.waitForTimeout(300);
     await sendMail('xss', remoteURL);
     const subject = '<img src=x onerror="top.document.title=\'pwned\';alert(1)">';
@@ -239,6 +242,10 @@ scenarios.delete = async (browser) => {
   await page.getByRole('heading', { name: 'message three' }).waitFor();
   await page.locator('body').click({ position: { x: 1, y: 1 } }).catch(() => {});
   await page.keyboard.press('j');
+  await page.getByRole('heading', { name: 'message two' }).waitFor();
+  await page.keyboard.press('ArrowDown');
+  await page.getByRole('heading', { name: 'message one' }).waitFor();
+  await page.keyboard.press('ArrowUp');
   await page.getByRole('heading', { name: 'message two' }).waitFor();
   await page.keyboard.press('k');
   await page.getByRole('heading', { name: 'message three' }).waitFor();
@@ -354,6 +361,32 @@ scenarios.layout = async (browser) => {
     assert.deepStrictEqual(unnamed, [], view + ': every visible control has a name');
     assert.ok(await wide() <= 375, view + ' fits 375 px');
   }
+  await ctx.close();
+};
+
+// With --http-auth the page asks for the login: without it nothing is
+// shown; with it the list, the events and a message all work.
+scenarios.auth = async (browser) => {
+  // (A headless browser cannot show the login box: it refuses the page.)
+  const anon = await browser.newContext();
+  const p0 = await anon.newPage();
+  await assert.rejects(p0.goto(BASE + '/'), /ERR_INVALID_AUTH_CREDENTIALS/);
+  await anon.close();
+  const r0 = await fetch(BASE + '/');
+  assert.strictEqual(r0.status, 401);
+  assert.match(r0.headers.get('www-authenticate') || '', /^Basic /);
+  const [user, password] = process.env.SMTPD_WEBUI_LOGIN.split(':');
+  const ctx = await browser.newContext({ httpCredentials: { username: user, password } });
+  const page = await ctx.newPage();
+  const bad = watch(page);
+  assert.strictEqual((await page.goto(BASE + '/')).status(), 200);
+  await page.getByText('No messages.').waitFor({ timeout: WAIT });
+  await page.waitForTimeout(300);
+  await sendMail('plain', 'behind a login', 'ann@example.com');
+  await rows(page).filter({ hasText: 'behind a login' }).waitFor({ timeout: WAIT });
+  await rows(page).first().getByRole('link').click();
+  await page.locator('#m-text', { hasText: 'About behind a login.' }).waitFor();
+  assert.deepStrictEqual(bad, []);
   await ctx.close();
 };
 
