@@ -111,7 +111,8 @@ function parseHash() {
   const h = location.hash.replace(/^#/, '') || '/';
   const [path, qs] = h.split('?');
   const params = new URLSearchParams(qs || '');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const decode = (x) => { try { return decodeURIComponent(x); } catch (e) { return x; } };
+  const parts = path.split('/').filter(Boolean).map(decode);
   return { parts, params };
 }
 
