@@ -1823,8 +1823,10 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
  * handler accepted, and the session log its ID: a second consumer after
  * the class's own, so a refused message is never stored as delivered.
  * Not when the handler is the store itself (it has the message already).
+ * A frame of its own, off the path of a server without a store (see
+ * faults_on).
  */
-static void
+static __attribute__((noinline)) void
 channel_store(struct smtpd_channel *ch, const struct smtpd_message *m)
 {
 	struct smtpd_inbox *store = ch->server->store;

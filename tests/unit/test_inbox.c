@@ -10,11 +10,11 @@
 
 #include <CUnit/CUnit.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* add - store a message whose text is `text' for rcpt; its ID in id. */
 static int
@@ -29,6 +29,15 @@ add(struct smtpd_inbox *inbox, const char *rcpt, const char *text,
 	};
 
 	return inbox_add(inbox, &m, 7, id);
+}
+
+/* sleep_ms - nanosleep for ms milliseconds (usleep is not POSIX.1-2008). */
+static void
+sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&t, NULL);
 }
 
 /* since - milliseconds since start. */
@@ -287,7 +296,8 @@ struct waiter {
 	char			 rcpt[64];
 	uint64_t		 seq;
 	int			 timeout_ms;
-	bool			 found, returned;
+	bool			 found;
+	atomic_bool		 returned;	/* read while the thread runs */
 	long			 ms;
 };
 
@@ -327,7 +337,7 @@ wait_for(void *arg)
 			break;
 	}
 	w->ms = since(&start);
-	w->returned = true;
+	atomic_store(&w->returned, true);
 	return NULL;
 }
 
@@ -339,8 +349,8 @@ test_wait_returns_on_arrival(void)
 	    .rcpt = "ann@example.com" };
 
 	pthread_create(&w.thread, NULL, wait_for, &w);
-	usleep(100 * 1000);
-	CU_ASSERT(!w.returned);
+	sleep_ms(100);
+	CU_ASSERT(!atomic_load(&w.returned));
 	add(inbox, "ann@example.com", "x", NULL);
 	pthread_join(w.thread, NULL);
 	CU_ASSERT(w.found);
@@ -359,7 +369,7 @@ test_close_ends_every_wait_for_good(void)
 	struct timespec start;
 
 	pthread_create(&w.thread, NULL, wait_for, &w);
-	usleep(100 * 1000);
+	sleep_ms(100);
 	inbox_close(inbox);
 	pthread_join(w.thread, NULL);	/* would hang if close did not wake it */
 	CU_ASSERT(!w.found);
@@ -388,7 +398,7 @@ test_fifty_waiters_each_get_their_own_message(void)
 		CU_ASSERT_EQUAL_FATAL(pthread_create(&w[i].thread, NULL,
 		    wait_for, &w[i]), 0);
 	}
-	usleep(100 * 1000);
+	sleep_ms(100);
 	/* in reverse order, so that no waiter is served by arrival order */
 	for (int i = N - 1; i >= 0; i--) {
 		add(inbox, w[i].rcpt, "x", NULL);
@@ -444,7 +454,7 @@ test_event_ring_keeps_the_last_1024(void)
 static void *
 post_later(void *arg)
 {
-	usleep(100 * 1000);
+	sleep_ms(100);
 	inbox_post_event(arg, INBOX_EV_SESSION, NULL, 9);
 	return NULL;
 }
