@@ -294,6 +294,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
 # With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
 UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c tests/unit/test_search.c)
+UNIT_SRCS += tests/unit/test_http.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
