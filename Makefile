@@ -84,7 +84,10 @@ WEB_PKGS = libmicrohttpd jansson gmime-3.0
 WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo no)
 ifeq ($(WEB),yes)
 WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
-WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
+# libmicrohttpd is not linked: web/http.c loads it (dlopen) at the first
+# --http, so that its GnuTLS's thread-local data stays off the SMTP
+# workers' stacks; only its header is needed here.
+WEB_LIBS   := $(shell pkg-config --libs jansson gmime-3.0)
 WEB_SRCS    = web/mime.c web/search.c web/json.c web/http.c \
 	      web/api_mailpit.c web/api_mailhog.c
 WEB_DEFS    = -DSMTPD_WEB
@@ -294,6 +297,7 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
 # With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
 UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c tests/unit/test_search.c)
+UNIT_SRCS += tests/unit/test_http.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on

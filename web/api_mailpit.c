@@ -795,15 +795,9 @@ mp_part(struct web_req *q, struct web_resp *r)
 	r->content_type = attach ? "application/octet-stream" : type;
 	r->disposition = safe_disposition(attach ? "attachment" : "inline",
 	    fn && *fn ? fn : q->args[1]);
-	if (!attach) {
-		/* type points into ct: keep a copy the response outlives. */
-		static __thread char typebuf[256];
-
-		snprintf(typebuf, sizeof(typebuf), "%s", type);
-		if (strlen(type) >= sizeof(typebuf))
-			r->content_type = "application/octet-stream";
-		else
-			r->content_type = typebuf;
+	if (!attach && type == ct) {
+		r->type_owned = ct;	/* freed with the response */
+		ct = NULL;
 	}
 	r->csp = "default-src 'none'; sandbox";
 	free(ct);

@@ -21,6 +21,7 @@
 
 #include <microhttpd.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <glib.h>
 #include <netdb.h>
@@ -35,6 +36,78 @@ typedef int MHD_RESULT;
 #else
 typedef enum MHD_Result MHD_RESULT;
 #endif
+
+/*
+ * libmicrohttpd is loaded when the first --http server starts, not linked:
+ * it brings GnuTLS and p11-kit, whose thread-local variables (half a KiB)
+ * would otherwise sit at the top of every thread's stack, SMTP workers
+ * included, and take an idle session past its one stack page
+ * (test_hostile.py's MemoryTest).  Loaded with dlopen, their TLS is
+ * dynamic: allocated only in the threads that use it, ours.  The table is
+ * filled once (pthread_once) and only read afterwards.
+ */
+static struct {
+	struct MHD_Daemon *(*start_daemon)(unsigned, uint16_t,
+	    MHD_AcceptPolicyCallback, void *, MHD_AccessHandlerCallback,
+	    void *, ...);
+	void	(*stop_daemon)(struct MHD_Daemon *);
+	const char *(*lookup_connection_value)(struct MHD_Connection *,
+	    enum MHD_ValueKind, const char *);
+	struct MHD_Response *(*create_response_from_buffer)(size_t, void *,
+	    enum MHD_ResponseMemoryMode);
+	struct MHD_Response *(*create_response_from_callback)(uint64_t, size_t,
+	    MHD_ContentReaderCallback, void *, MHD_ContentReaderFreeCallback);
+	MHD_RESULT (*add_response_header)(struct MHD_Response *, const char *,
+	    const char *);
+	MHD_RESULT (*queue_response)(struct MHD_Connection *, unsigned int,
+	    struct MHD_Response *);
+	void	(*destroy_response)(struct MHD_Response *);
+	char	 error[256];		/* why loading failed, or "" */
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+/* mhd_load - dlopen libmicrohttpd and find its functions (once). */
+static void
+mhd_load(void)
+{
+	static const char *const names[] = { "libmicrohttpd.so.12",
+	    "libmicrohttpd.so", "libmicrohttpd.dylib" };
+	void *h = NULL;
+
+	for (size_t i = 0; h == NULL && i < sizeof(names) / sizeof(names[0]);
+	    i++)
+		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		snprintf(mhd.error, sizeof(mhd.error), "cannot load "
+		    "libmicrohttpd: %s", dlerror());
+		return;
+	}
+#define MHD_FN(field, name) \
+	(*(void **)&mhd.field = dlsym(h, name)) == NULL
+	if (MHD_FN(start_daemon, "MHD_start_daemon") ||
+	    MHD_FN(stop_daemon, "MHD_stop_daemon") ||
+	    MHD_FN(lookup_connection_value, "MHD_lookup_connection_value") ||
+	    MHD_FN(create_response_from_buffer,
+		"MHD_create_response_from_buffer") ||
+	    MHD_FN(create_response_from_callback,
+		"MHD_create_response_from_callback") ||
+	    MHD_FN(add_response_header, "MHD_add_response_header") ||
+	    MHD_FN(queue_response, "MHD_queue_response") ||
+	    MHD_FN(destroy_response, "MHD_destroy_response"))
+		snprintf(mhd.error, sizeof(mhd.error), "libmicrohttpd lacks "
+		    "a function: %s", dlerror());
+#undef MHD_FN
+	/* Never dlclose'd: the process may start another server. */
+}
+
+#define MHD_start_daemon		(mhd.start_daemon)
+#define MHD_stop_daemon			(mhd.stop_daemon)
+#define MHD_lookup_connection_value	(mhd.lookup_connection_value)
+#define MHD_create_response_from_buffer	(mhd.create_response_from_buffer)
+#define MHD_create_response_from_callback (mhd.create_response_from_callback)
+#define MHD_add_response_header		(mhd.add_response_header)
+#define MHD_queue_response		(mhd.queue_response)
+#define MHD_destroy_response		(mhd.destroy_response)
 
 /* What one request has gathered between libmicrohttpd's calls. */
 struct http_call {
@@ -247,6 +320,7 @@ respond(struct web_server *w, struct MHD_Connection *c, struct web_req *q,
 		if (resp == NULL) {
 			free(r->body);
 			free(r->disposition);
+			free(r->type_owned);
 			return MHD_NO;
 		}
 		r->body = NULL;
@@ -260,6 +334,8 @@ respond(struct web_server *w, struct MHD_Connection *c, struct web_req *q,
 	}
 	free(r->disposition);
 	r->disposition = NULL;
+	free(r->type_owned);
+	r->type_owned = NULL;
 	if (r->csp)
 		MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
 	if (r->status == 401)
@@ -508,6 +584,11 @@ web_start(struct smtpd_server *srv, char *err, size_t errsz)
 
 	if (!cfg->http || srv->web)
 		return 0;
+	pthread_once(&mhd_once, mhd_load);
+	if (mhd.error[0]) {
+		snprintf(err, errsz, "--http: %s", mhd.error);
+		return -1;
+	}
 	mime_init();
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -552,7 +633,9 @@ web_start(struct smtpd_server *srv, char *err, size_t errsz)
 		web_free(w);
 		return -1;
 	}
-	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	/* poll, not select: an SMTP load may push our fds past FD_SETSIZE. */
+	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_POLL;
 	w->daemon = MHD_start_daemon((unsigned)flags, 0, NULL, NULL,
 	    http_access, w,
 	    MHD_OPTION_LISTEN_SOCKET, fd,

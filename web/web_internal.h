@@ -66,6 +66,7 @@ struct web_resp {
 	char			*body;
 	size_t			 len;
 	char			*disposition;	/* Content-Disposition, malloc'd */
+	char			*type_owned;	/* content_type when malloc'd */
 	const char		*csp;		/* Content-Security-Policy */
 	bool			 events;	/* an event stream: http.c streams */
 };

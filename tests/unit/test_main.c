@@ -31,6 +31,8 @@ int	unit_add_sessions_tests(void);
 /* test_store_channel.c: the channel feeding the store and the log. */
 int	unit_add_store_channel_tests(void);
 int	unit_add_mime_tests(void);
+/* test_http.c: the HTTP side from C (and its refusal in WEB=no). */
+int	unit_add_http_tests(void);
 /* test_search.c: Mailpit's search language (WEB=yes). */
 int	unit_add_search_tests(void);
 
@@ -231,7 +233,7 @@ main(void)
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
 	    unit_add_compat_tests() != 0 || unit_add_inbox_tests() != 0 ||
 	    unit_add_sessions_tests() != 0 ||
-	    unit_add_store_channel_tests() != 0
+	    unit_add_store_channel_tests() != 0 || unit_add_http_tests() != 0
 #ifdef SMTPD_WEB
 	    || unit_add_mime_tests() != 0 || unit_add_search_tests() != 0
 #endif
