@@ -8,8 +8,9 @@
  *
  * Where we choose to differ from Mailpit: DELETE /api/v1/messages with a
  * body that is not JSON is a 400 that deletes nothing (Mailpit deletes
- * everything), and answers 200 with an empty body (MailHog's client
- * shares the path and cannot parse Mailpit's "ok").
+ * everything), and it, PUT /api/v1/messages and DELETE /api/v1/search
+ * answer 200 with an empty body, not Mailpit's "ok" (MailHog's client
+ * shares the first path and parses any body as JSON, as the page does).
  */
 #include "web_internal.h"
 #include "search.h"
@@ -527,7 +528,7 @@ mp_messages_put(struct web_req *q, struct web_resp *r)
 	free(ids);
 	json_decref(body);
 	if (r->status == 0)
-		web_text(r, 200, "text/plain; charset=utf-8", "ok", 2);
+		web_text(r, 200, "text/plain; charset=utf-8", "", 0);
 }
 
 /* What count_ready counts. */
@@ -612,7 +613,7 @@ mp_search_delete(struct web_req *q, struct web_resp *r)
 			ids[i] = hits[i]->id;
 		if (k)
 			inbox_delete(w->store, ids, k);
-		web_text(r, 200, "text/plain; charset=utf-8", "ok", 2);
+		web_text(r, 200, "text/plain; charset=utf-8", "", 0);
 	} else {
 		web_error(r, 500, "out of memory");
 	}

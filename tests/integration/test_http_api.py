@@ -490,9 +490,22 @@ class HTTPSecurityTest(HTTPTestCase):
 
     def test_connection_limit(self):
         srv = self.http_server('--http-max-connections', '2')
+        # Until the start-up probe's connection is gone, it holds a slot.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if srv.request('GET', '/api/v1/info', timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        time.sleep(0.5)
         socks = [socket.create_connection((HOST, srv.http_port), timeout=5) for _ in range(2)]
         for s in socks:
             self.addCleanup(s.close)
+            # Served, and kept open (HTTP/1.1 keep-alive): both count.
+            s.sendall(b'GET /api/v1/info HTTP/1.1\r\nHost: x\r\n\r\n')
+            self.assertTrue(s.recv(100).startswith(b'HTTP/1.1 200'))
         time.sleep(0.3)
         extra = socket.create_connection((HOST, srv.http_port), timeout=5)
         self.addCleanup(extra.close)

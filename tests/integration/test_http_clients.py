@@ -58,7 +58,7 @@ class MailpitClientTest(NodeClientTestCase):
         self.assertEqual(out['headers']['Subject'], ['Grüße, a report ✓'])
         self.assertIn('Message-ID: <report-1@example.com>', out['source'])
         self.assertEqual(out['attachment'], {'type': 'application/pdf', 'size': 160})
-        self.assertEqual(out['setUnread'], 'ok')
+        self.assertEqual(out['setUnread'], '')
         self.assertEqual(out['afterUnread'], 2)
         self.assertIn('data:image/png;base64,', out['html'])
         self.assertIn('the report is attached', out['text'])
