@@ -56,6 +56,9 @@ config_defaults(struct smtpd_config *cfg)
 	/* lmtp, chunking, unix_path, unix_mode, reuse_port, proxy_protocol
 	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
+	cfg->max_messages = 500;	/* Mailpit's default */
+	cfg->max_store_size = (size_t)256 << 20;
+	cfg->http_max_connections = 100;
 }
 
 /*

@@ -79,6 +79,7 @@ extern "C" {
 
 struct smtpd_server;
 struct smtpd_channel;			/* one client's session: channel.h */
+struct smtpd_inbox;			/* inbox.h */
 
 /*
  * A received message, as Python's process_message(peer, mailfrom, rcpttos,
@@ -313,6 +314,27 @@ struct smtpd_config {
 	/* 2.1: relay_auth_user logs in over TLS only (an upstream without
 	 * STARTTLS gets no password, the client a 451) unless this is set. */
 	bool		 relay_auth_plaintext;
+
+	/* 2.2: the HTTP side (README, "Testing from any language"): Mailpit's
+	 * and MailHog's APIs, a wait for mail, live events, the SMTP sessions
+	 * and the page, on http_host:http_port, over an in-memory store of
+	 * what the handler accepted (a second consumer: the handler still
+	 * runs).  Refused by a library built without it (web_available). */
+	bool		 http;
+	const char	*http_host;	/* NULL = "127.0.0.1" */
+	int		 http_port;	/* 0 = ephemeral: smtpd_server_http_port */
+	size_t		 max_messages;	/* the store keeps the newest 500;
+					   0 = no limit */
+	size_t		 max_store_size;	/* bytes, 256 MiB; 0 = no limit */
+	const char	*http_auth;	/* "USER:PASSWORD": HTTP Basic on every
+					   path; NULL = none */
+	const char	*http_cors;	/* an origin allowed by CORS; NULL = no
+					   CORS headers */
+	int		 http_max_connections;	/* 100; 0 = no limit */
+	bool		 release;	/* POST /api/v1/message/ID/release relays
+					   to remote_host:remote_port */
+	struct smtpd_inbox *store;	/* the store; NULL = the server makes
+					   its own when http is set */
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on
@@ -371,6 +393,10 @@ int	smtpd_server_serve_forever(struct smtpd_server *, char *err,
 
 /* smtpd_server_port - the bound port (useful after port 0). */
 int	smtpd_server_port(const struct smtpd_server *);
+
+/* smtpd_server_http_port - the HTTP listener's port (cfg.http), once
+ * started; 0 without one. */
+int	smtpd_server_http_port(const struct smtpd_server *);
 
 /* smtpd_server_stop - stop accepting, let messages in DATA finish (up to
  * shutdown_grace seconds), send idle clients 421, and return when every
