@@ -396,7 +396,7 @@ examples: all
 	done
 	@# One version everywhere: server.h, smtpd.pc, smtpd -V, the changelog.
 	test "$$($(STAGE_PC) --modversion smtpd)" = "$(VERSION)"
-	$(STAGE_PC) --atleast-version=2.1 smtpd
+	$(STAGE_PC) --atleast-version=2.2 smtpd
 	test "$$("$(STAGE)$(STAGE_PREFIX)/bin/smtpd" -V)" = "smtpd $(VERSION)"
 	head -1 debian/changelog | grep -F "smtpd ($(VERSION))"
 	@# Both installed libraries export the API (smtpd_*) and nothing else.

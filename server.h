@@ -74,7 +74,7 @@ extern "C" {
 /* The version of these headers; smtpd_version() is the library's, which
  * may be newer.  The Makefile reads it from here (smtpd.pc, the shared
  * library's file name); the soname's major (2) is the ABI's, not this. */
-#define SMTPD_VERSION		"2.1.0"
+#define SMTPD_VERSION		"2.2.0"
 #define SMTPD_DATA_SIZE_DEFAULT	33554432	/* Python's DATA_SIZE_DEFAULT */
 
 struct smtpd_server;
@@ -344,7 +344,7 @@ struct smtpd_config {
 void	smtpd_config_init_size(struct smtpd_config *, size_t size);
 #define smtpd_config_init(cfg)	smtpd_config_init_size((cfg), sizeof *(cfg))
 
-/* smtpd_version - the running library's version, "2.1.0": a program
+/* smtpd_version - the running library's version, "2.2.0": a program
  * built with older headers (SMTPD_VERSION) may run on a newer library.
  * (2.1) */
 const char *smtpd_version(void);
