@@ -565,10 +565,14 @@ check_options_apply(const struct smtpd_config *cfg,
 	if (lmtp && mailman_home)
 		not_applied("--mailman-lmtp (Mailman 3) or --mailman-home "
 		    "(Mailman 2), not both");
-	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays)
+	/* --release relays too (web/api_mailpit.c), with the same upstream
+	 * login and TLS. */
+	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays &&
+	    !cfg->release)
 		not_applied("%s needs a relaying class, -c PureProxy or -c "
-		    "MailmanProxy (the class is %s)", cfg->relay_auth_user ?
-		    "--relay-auth" : "--relay-tls-insecure", cls->name);
+		    "MailmanProxy, or --release (the class is %s)",
+		    cfg->relay_auth_user ? "--relay-auth" :
+		    "--relay-tls-insecure", cls->name);
 	if (cert_out && !cfg->tls_self_signed)
 		not_applied("--tls-self-signed-out needs --tls-self-signed");
 	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)

@@ -402,6 +402,21 @@ class EventsSessionsFaultsTest(HTTPTestCase):
         self.assertEqual(m['Subject'], 'to release')
         self.assertEqual(m['SMTP']['RcptTo'], ['zed@example.com'])
 
+    def test_release_logs_in_to_the_upstream_with_relay_auth(self):
+        # --release relays, so the relaying classes' --relay-auth applies
+        # to it (and is not refused as meaningless with -c Sink).
+        up = self.http_server('--auth-any', '--auth-plaintext', '--auth-required')
+        srv = self.http_server('--release', '--relay-auth', 'rel:secret',
+                               '--relay-auth-plaintext',
+                               remote='%s:%d' % (HOST, up.port))
+        srv.send(simple('released with a login'))
+        mid = srv.get_json('/api/v1/message/latest?wait=5')['ID']
+        code, hdrs, body = srv.request('POST', '/api/v1/message/%s/release' % mid,
+                                       {'To': ['zed@example.com']})
+        self.assertEqual(code, 200, body)
+        m = up.get_json('/api/v1/message/latest?wait=5')
+        self.assertEqual(m['Subject'], 'released with a login')
+
 
 class StoreLimitsTest(HTTPTestCase):
 
