@@ -18,6 +18,7 @@
 #include "channel_internal.h"
 #include "auth.h"
 #include "tls.h"
+#include "web/web.h"
 
 #include <netdb.h>
 #include <stddef.h>
@@ -328,6 +329,13 @@ config_check(const struct smtpd_config *cfg, char *err, size_t errsz)
 	if (cfg->fault_count > 0 && cfg->faults == NULL) {
 		snprintf(err, errsz, "fault_count is %zu but faults is NULL",
 		    cfg->fault_count);
+		return -1;
+	}
+	/* Refused here, before the SMTP side listens: a client (or a test)
+	 * that sees SMTP answer must not see the server exit after. */
+	if (cfg->http && !web_available()) {
+		snprintf(err, errsz, "--http: built without the web interface "
+		    "(make WEB=no)");
 		return -1;
 	}
 	return 0;
