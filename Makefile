@@ -316,7 +316,8 @@ integration: $(B)smtpd $(B)tests/lmtp-hooked
 # them: install into a scratch DESTDIR, compile with the flags pkg-config
 # gives for the installed smtpd.pc, and run them against the installed
 # libsmtpd.so (found through an rpath into the scratch tree), then linked
-# with the installed libsmtpd.a.
+# with the installed libsmtpd.a (and, shared, the libraries it uses: the
+# web interface's have no static archives of all their own dependencies).
 EXAMPLES    = password_reset reject_rcpt
 STAGE       = $(abspath $(B)stage)
 STAGE_PREFIX = /usr/local
@@ -342,7 +343,7 @@ examples: all
 	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
 	        -o "$(STAGE)/examples/$$ex-static" examples/$$ex.c \
 	        $$($(STAGE_PC) --cflags smtpd) $(LD_STATIC) \
-	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
+	        $$($(STAGE_PC) --libs smtpd) $(LD_DYNAMIC) $(LDLIBS); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
