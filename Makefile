@@ -480,12 +480,30 @@ $(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
 	    $< $(B)libsmtpd.a $(LDLIBS)
 
+# fuzz/fuzz_mime.c (WEB=yes only): a message through web/mime.c and
+# jansson, the HTTP API's path; `make fuzz-mime` runs it for FUZZ_SECONDS.
+FUZZ_REPLAY_MIME = $(or $(B),build/)fuzz/replay-mime
+FUZZ_REPLAY_WEB  = $(if $(filter yes,$(WEB)),$(FUZZ_REPLAY_MIME))
+
+$(FUZZ_REPLAY_MIME): fuzz/fuzz_mime.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) -DFUZZ_REPLAY_MAIN -I. \
+	    -o $@ fuzz/fuzz_mime.c $(B)libsmtpd.a $(LDLIBS)
+
+$(B)fuzz/fuzz_mime: fuzz/fuzz_mime.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(WEB_CFLAGS) \
+	    -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
+	    $< $(B)libsmtpd.a $(LDLIBS)
+
 fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS) $(FUZZ_REPLAY_FAULT) \
-	    $(FUZZ_REPLAY_MESSAGE)
+	    $(FUZZ_REPLAY_MESSAGE) $(FUZZ_REPLAY_WEB)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
 	./$(FUZZ_REPLAY_ADDRESS) fuzz/corpus-address
 	./$(FUZZ_REPLAY_FAULT) fuzz/corpus-fault
 	./$(FUZZ_REPLAY_MESSAGE) fuzz/corpus-message
+	$(if $(FUZZ_REPLAY_WEB),./$(FUZZ_REPLAY_MIME) fuzz/corpus-mime)
 
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
 	     -print_final_stats=1
@@ -515,10 +533,17 @@ fuzz:
 	    -max_len=4096 $(FUZZ_FLAGS) \
 	    build-fuzz-corpus-message fuzz/corpus-message
 
+fuzz-mime:
+	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_mime
+	@mkdir -p build-fuzz-corpus-mime
+	./$(FUZZ_B)fuzz/fuzz_mime -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=65536 $(FUZZ_FLAGS) build-fuzz-corpus-mime fuzz/corpus-mime
+
 check:
 	sh tests/check.sh
 
-.PHONY: fuzz fuzz-replay check
+.PHONY: fuzz fuzz-replay fuzz-mime check
 
 # ---- benchmarks (not tests: they need Postfix's smtp-source/smtp-sink) ----
 

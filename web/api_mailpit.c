@@ -31,20 +31,94 @@
 			"img-src data: http: https:; " \
 			"style-src 'unsafe-inline'; frame-ancestors 'self'"
 
-static void mp_free_parsed(void *p) { mime_message_free(p); }
+/*
+ * What the store keeps for an entry on our behalf (its parse cache): the
+ * parsed message, and the JSON that never changes, made once - the list's
+ * summary around its Read flag, and the full message.  Serving a list of
+ * 50 is then 50 string copies, not 50 JSON builds.
+ */
+struct web_cached {
+	struct mime_message	*m;
+	char			*head;		/* summary up to "Read": */
+	char			*tail;		/* and after its value */
+	size_t			 head_len, tail_len;
+	char *_Atomic		 full;		/* the message's JSON, on demand */
+};
+
+static json_t *summary_json(struct web_server *, struct inbox_entry *,
+    const struct mime_message *, bool read);
+
+/* cached_free - the parse cache's free function. */
+static void
+cached_free(void *p)
+{
+	struct web_cached *c = p;
+
+	mime_message_free(c->m);
+	free(c->head);
+	free(c->tail);
+	free(atomic_load(&c->full));
+	free(c);
+}
+
+/* cached_new - parse e and make its summary's two halves. */
+static struct web_cached *
+cached_new(struct web_server *w, struct inbox_entry *e)
+{
+	static const char mark[] = ",\"Read\":false,\"From\":";
+	struct web_cached *c = calloc(1, sizeof(*c));
+	json_t *v;
+	char *s, *at;
+
+	if (c == NULL || (c->m = mime_parse(e->msg->data,
+	    e->msg->data_len)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	v = summary_json(w, e, c->m, false);
+	s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	/* The first ,"Read":false,"From": is the key's: in a string value
+	 * its quotes would be escaped. */
+	if (s == NULL || (at = strstr(s, mark)) == NULL) {
+		free(s);
+		mime_message_free(c->m);
+		free(c);
+		return NULL;
+	}
+	c->head_len = (size_t)(at - s) + strlen(",\"Read\":");
+	c->head = strndup(s, c->head_len);
+	c->tail = strdup(at + strlen(",\"Read\":false"));
+	c->tail_len = c->tail ? strlen(c->tail) : 0;
+	free(s);
+	if (c->head == NULL || c->tail == NULL) {
+		cached_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* web_cache - the entry's cache, made once (NULL when out of memory). */
+static struct web_cached *
+web_cache(struct web_server *w, struct inbox_entry *e)
+{
+	struct web_cached *c = inbox_entry_parsed(w->store, e);
+
+	if (c)
+		return c;
+	if ((c = cached_new(w, e)) == NULL)
+		return NULL;
+	return inbox_entry_set_parsed(w->store, e, c, cached_free);
+}
 
 /* web_parsed - the entry's message, parsed once and cached in the store
  * (NULL only when out of memory). */
 const struct mime_message *
 web_parsed(struct web_server *w, struct inbox_entry *e)
 {
-	struct mime_message *m = inbox_entry_parsed(w->store, e);
+	struct web_cached *c = web_cache(w, e);
 
-	if (m)
-		return m;
-	if ((m = mime_parse(e->msg->data, e->msg->data_len)) == NULL)
-		return NULL;
-	return inbox_entry_set_parsed(w->store, e, m, mp_free_parsed);
+	return c ? c->m : NULL;
 }
 
 /* in_list - is address one of a's (case-insensitive)? */
@@ -76,22 +150,20 @@ envelope_bcc(const struct inbox_entry *e, const struct mime_message *m)
 	return arr;
 }
 
-/* web_summary - Mailpit's MessageSummary of an entry. */
-json_t *
-web_summary(struct web_server *w, struct inbox_entry *e)
+/* summary_json - Mailpit's MessageSummary of an entry. */
+static json_t *
+summary_json(struct web_server *w, struct inbox_entry *e,
+    const struct mime_message *m, bool read)
 {
-	const struct mime_message *m = web_parsed(w, e);
-	char *snippet;
+	char *snippet = mime_snippet(m, WEB_SNIPPET);
 	json_t *v;
 
-	if (m == NULL)
-		return NULL;
-	snippet = mime_snippet(m, WEB_SNIPPET);
+	(void)w;
 	v = json_pack("{s:s,s:o,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:[],"
 	    "s:I,s:I,s:o}",
 	    "ID", e->id,
 	    "MessageID", web_str(m->message_id),
-	    "Read", inbox_entry_read(w->store, e),
+	    "Read", read,
 	    "From", web_address(m->from),
 	    "To", web_addresses(m->to, m->nto),
 	    "Cc", web_addresses(m->cc, m->ncc),
@@ -106,6 +178,15 @@ web_summary(struct web_server *w, struct inbox_entry *e)
 	    "Snippet", web_str(snippet));
 	free(snippet);
 	return v;
+}
+
+/* web_summary - the summary as a JSON value (for the event stream). */
+json_t *
+web_summary(struct web_server *w, struct inbox_entry *e)
+{
+	const struct mime_message *m = web_parsed(w, e);
+
+	return m ? summary_json(w, e, m, inbox_entry_read(w->store, e)) : NULL;
 }
 
 /* smtp_object - ours: the envelope and the session, for the page. */
@@ -366,34 +447,60 @@ entry_for(struct web_req *q, struct web_resp *r, const char *id)
 	return l.found;
 }
 
-/* list_answer - Mailpit's MessagesSummary of the matches, paged. */
+/* list_answer - Mailpit's MessagesSummary of the matches, paged: the
+ * cached summaries copied around each one's Read flag. */
 static void
-list_answer(struct web_req *q, struct web_resp *r, struct inbox_entry **all,
-    size_t n, struct inbox_entry **hits, size_t nhits)
+list_answer(struct web_req *q, struct web_resp *r, size_t total,
+    struct inbox_entry **hits, size_t nhits, bool all)
 {
 	struct web_server *w = q->web;
 	long start = web_query_long(q, "start", 0, 0, 1L << 30);
 	long limit = web_query_long(q, "limit", 50, 1, 1L << 30);
-	size_t unread = 0;
-	json_t *list = json_array(), *v;
+	size_t unread = 0, count = 0, first = (size_t)start, end;
+	size_t total_unread = inbox_unread(w->store);
+	GString *out;
 
-	(void)all;
-	for (size_t i = 0; i < nhits; i++)
-		if (!inbox_entry_read(w->store, hits[i]))
-			unread++;
-	for (size_t i = (size_t)start; i < nhits &&
-	    i < (size_t)start + (size_t)limit; i++)
-		json_array_append_new(list, web_summary(w, hits[i]));
-	v = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:[],s:o}",
-	    "total", (json_int_t)n,
-	    "unread", (json_int_t)inbox_unread(w->store),
-	    "count", (json_int_t)json_array_size(list),
-	    "messages_count", (json_int_t)nhits,
-	    "messages_unread", (json_int_t)unread,
-	    "start", (json_int_t)start,
-	    "tags",
-	    "messages", list);
-	web_json(r, 200, v);
+	if (all)
+		unread = total_unread;
+	else
+		for (size_t i = 0; i < nhits; i++)
+			if (!inbox_entry_read(w->store, hits[i]))
+				unread++;
+	end = first < nhits ? first + (size_t)limit : first;
+	if (end > nhits)
+		end = nhits;
+	count = end > first ? end - first : 0;
+	out = g_string_sized_new(256 + count * 700);
+	g_string_append_printf(out, "{\"total\":%zu,\"unread\":%zu,"
+	    "\"count\":%zu,\"messages_count\":%zu,\"messages_unread\":%zu,"
+	    "\"start\":%ld,\"tags\":[],\"messages\":[", total, total_unread,
+	    count, nhits, unread, start);
+	for (size_t i = first; i < end; i++) {
+		struct web_cached *c = web_cache(w, hits[i]);
+
+		if (c == NULL) {
+			g_string_free(out, TRUE);
+			web_error(r, 500, "out of memory");
+			return;
+		}
+		if (i > first)
+			g_string_append_c(out, ',');
+		g_string_append_len(out, c->head, (gssize)c->head_len);
+		g_string_append(out, inbox_entry_read(w->store, hits[i]) ?
+		    "true" : "false");
+		g_string_append_len(out, c->tail, (gssize)c->tail_len);
+	}
+	g_string_append(out, "]}");
+	free(r->body);
+	r->status = 200;
+	r->content_type = "application/json";
+	r->len = out->len;
+	r->body = malloc(out->len + 1);
+	if (r->body)
+		memcpy(r->body, out->str, out->len + 1);
+	else
+		web_error(r, 500, "out of memory");
+	g_string_free(out, TRUE);
 }
 
 /* ---- /api/v1/messages, /api/v1/search ------------------------------------ */
@@ -405,7 +512,7 @@ mp_messages(struct web_req *q, struct web_resp *r)
 	size_t n;
 	struct inbox_entry **all = inbox_snapshot(q->web->store, &n, NULL);
 
-	list_answer(q, r, all, n, all, n);
+	list_answer(q, r, n, all, n, true);
 	inbox_snapshot_free(q->web->store, all, n);
 }
 
@@ -581,7 +688,7 @@ mp_search(struct web_req *q, struct web_resp *r)
 		web_error(r, 500, "out of memory");
 	} else {
 		k = matching(w, c.s, all, n, hits);
-		list_answer(q, r, all, n, hits, k);
+		list_answer(q, r, n, hits, k, false);
 	}
 	free(hits);
 	inbox_snapshot_free(w->store, all, n);
@@ -630,17 +737,36 @@ static void
 mp_message(struct web_req *q, struct web_resp *r)
 {
 	struct inbox_entry *e = entry_for(q, r, q->args[0]);
+	struct web_cached *c;
 	const char *id;
 	json_t *v;
 
 	if (e == NULL)
 		return;
 	id = e->id;
-	inbox_set_read(q->web->store, &id, 1, true);
-	if ((v = message_json(q->web, e)) == NULL)
+	if (!inbox_entry_read(q->web->store, e))
+		inbox_set_read(q->web->store, &id, 1, true);
+	if ((c = web_cache(q->web, e)) == NULL) {
 		web_error(r, 500, "out of memory");
-	else
-		web_json(r, 200, v);
+	} else {
+		char *full = atomic_load(&c->full), *none = NULL;
+
+		/* Made once; of two first readers, one keeps its copy. */
+		if (full == NULL && (v = message_json(q->web, e)) != NULL) {
+			full = json_dumps(v, JSON_COMPACT);
+			json_decref(v);
+			if (full && !atomic_compare_exchange_strong(&c->full,
+			    &none, full)) {
+				free(full);
+				full = none;
+			}
+		}
+		if (full)
+			web_text(r, 200, "application/json", full,
+			    strlen(full));
+		else
+			web_error(r, 500, "out of memory");
+	}
 	inbox_unref(q->web->store, e);
 }
 

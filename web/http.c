@@ -260,9 +260,12 @@ sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	uint64_t *after = ((void **)cls)[1];
 	size_t n;
 
-	(void)pos;
 	if (atomic_load(&w->stopping))
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	/* A first comment at once: the headers go out with it, and the
+	 * reader's EventSource is open before any event. */
+	if (pos == 0)
+		return (ssize_t)snprintf(buf, max, ": smtpd events\nretry: 2000\n\n");
 	n = web_sse_read(w, after, buf, max);
 	if (n == (size_t)-1)
 		return MHD_CONTENT_READER_END_OF_STREAM;

@@ -189,9 +189,12 @@ strip_angles(const char *s)
 }
 
 /*
- * to_utf8 - text bytes in the given charset as UTF-8: through iconv when
- * it knows the charset, else as they are when they are UTF-8, else
- * through GMime's fallback charsets; then cleaned (clean_utf8).
+ * to_utf8 - text bytes in the given charset as UTF-8, then cleaned
+ * (clean_utf8): declared UTF-8 as it is (a bad byte is one U+FFFD, as
+ * Python's errors="replace" has it); another charset through iconv when
+ * it knows it; none (or US-ASCII, often wrong), or a conversion that
+ * failed: as they are when they are UTF-8, else through GMime's fallback
+ * charsets (UTF-8, then windows-1252).
  */
 static char *
 to_utf8(GMimeParserOptions *opts, const char *in, size_t len,
@@ -200,14 +203,15 @@ to_utf8(GMimeParserOptions *opts, const char *in, size_t len,
 	gchar *conv = NULL;
 	gsize outlen = 0;
 	char *out;
+	bool declared = charset && *charset &&
+	    g_ascii_strcasecmp(charset, "us-ascii") != 0;
 
-	if (charset && *charset && g_ascii_strcasecmp(charset, "utf-8") &&
-	    g_ascii_strcasecmp(charset, "us-ascii")) {
-		const char *ic = g_mime_charset_iconv_name(charset);
-
-		conv = g_convert(in, (gssize)len, "UTF-8", ic, NULL, &outlen,
-		    NULL);
-	}
+	if (declared && (g_ascii_strcasecmp(charset, "utf-8") == 0 ||
+	    g_ascii_strcasecmp(charset, "utf8") == 0))
+		return clean_utf8(in, len, false);
+	if (declared)
+		conv = g_convert(in, (gssize)len, "UTF-8",
+		    g_mime_charset_iconv_name(charset), NULL, &outlen, NULL);
 	if (conv == NULL && !g_utf8_validate(in, (gssize)len, NULL) &&
 	    memchr(in, '\0', len) == NULL) {
 		conv = g_mime_utils_decode_8bit(opts, in, len);
@@ -441,7 +445,8 @@ node_text(const struct tree *t, const struct node *nd)
 	GByteArray *ba = node_bytes(nd);
 	const char *cs = g_mime_object_get_content_type_parameter(nd->obj,
 	    "charset");
-	char *s = to_utf8(t->opts, (const char *)ba->data, ba->len, cs);
+	char *s = to_utf8(t->opts, ba->len ? (const char *)ba->data : "",
+	    ba->len, cs);
 
 	g_byte_array_free(ba, TRUE);
 	return s;
@@ -623,12 +628,15 @@ set_headers(struct mime_message *m, struct tree *t)
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct mime_header *mh = &m->headers[m->nheaders];
-		const char *v = g_mime_header_get_value(all[i].h);
+		const char *raw = g_mime_header_get_raw_value(all[i].h), *v;
 
-		if (bytes + (v ? strlen(v) : 0) > MIME_MAX_HEADER_BYTES) {
+		/* past the budget a header is left out (not decoded at all),
+		 * the smaller ones after it are still kept */
+		if (bytes + (raw ? strlen(raw) : 0) > MIME_MAX_HEADER_BYTES) {
 			m->truncated = true;
-			break;
+			continue;
 		}
+		v = g_mime_header_get_value(all[i].h);
 		mh->name = clean_str(g_mime_header_get_name(all[i].h), true);
 		mh->value = unfold(v);
 		if (mh->name == NULL || mh->value == NULL) {
@@ -959,7 +967,8 @@ mime_part_get(const char *data, size_t len, const char *part_id,
 		*content_type = xstrdup(nd->ctype);
 		*filename = xstrdup(*nd->filename ? nd->filename : nd->cid);
 		if (*bytes && *content_type && *filename) {
-			memcpy(*bytes, ba->data, ba->len);
+			if (ba->len)
+				memcpy(*bytes, ba->data, ba->len);
 			*n = ba->len;
 			rc = 0;
 		} else {
@@ -1090,7 +1099,8 @@ mime_html_with_cids(const char *data, size_t len, const struct mime_message *m)
 		free(id);
 		if (k < t.n && urls[k] == NULL) {
 			GByteArray *ba = node_bytes(&t.v[k]);
-			gchar *b64 = g_base64_encode(ba->data, ba->len);
+			gchar *b64 = g_base64_encode(ba->len ? ba->data :
+			    (const guchar *)"", ba->len);
 
 			urls[k] = g_strdup_printf("data:%s;base64,%s",
 			    t.v[k].ctype, b64);
@@ -1174,7 +1184,9 @@ mime_html_to_text(const char *html)
 	bool space = true;		/* last output was white space */
 
 	while (*p) {
-		if (*p == '<') {
+		/* "<" starts a tag only before a name, "/", "!" or "?" */
+		if (*p == '<' && (g_ascii_isalpha(p[1]) || p[1] == '/' ||
+		    p[1] == '!' || p[1] == '?')) {
 			char name[16];
 			const char *q = p + 1;
 			bool closing = *q == '/';

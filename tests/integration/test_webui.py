@@ -66,7 +66,7 @@ class WebUITest(unittest.TestCase):
                 raise
             self.addCleanup(srv.cleanup)
             self.base = 'http://127.0.0.1:%d' % self.http_port
-            if wait_until(self.page_answers, 10):
+            if wait_until(self.page_answers, 60 if CHECK else 10):
                 return srv
             raise AssertionError('the page did not answer on %s: %s'
                                  % (self.base, srv.stderr()[-1500:]))

@@ -280,6 +280,18 @@ test_invalid_utf8_and_nuls_are_replaced(void)
 }
 
 static void
+test_declared_utf8_replaces_only_bad_bytes(void)
+{
+	struct mime_message *m = parse(
+	    "Content-Type: text/plain; charset=UTF-8\r\n\r\n"
+	    "gr\xc3\xbc\xc3\x9f \xff end\r\n");
+
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT_STRING_EQUAL(m->text, "gr\xc3\xbc\xc3\x9f \xef\xbf\xbd end\r\n");
+	mime_message_free(m);
+}
+
+static void
 test_unknown_charset_still_gives_utf8(void)
 {
 	struct mime_message *m = parse(
@@ -380,6 +392,9 @@ test_huge_header_is_bounded(void)
 	CU_ASSERT_FATAL(m != NULL);
 	CU_ASSERT(m->truncated);	/* the 30 MB header is not kept */
 	CU_ASSERT_STRING_EQUAL(m->subject, "after");
+	/* the headers after it are */
+	CU_ASSERT_EQUAL_FATAL(m->nheaders, 1);
+	CU_ASSERT_STRING_EQUAL(m->headers[0].name, "Subject");
 	CU_ASSERT_STRING_EQUAL(m->text, "body\r\n");
 	CU_ASSERT(now_ms() - t0 < 10000);
 	mime_message_free(m);
@@ -416,6 +431,9 @@ test_html_to_text_skips_scripts(void)
 	free(s);
 	s = mime_html_to_text("<p unterminated");
 	CU_ASSERT_STRING_EQUAL(s, "");
+	free(s);
+	s = mime_html_to_text("1 < 2 <b>and</b> 3 > 2");
+	CU_ASSERT_STRING_EQUAL(s, "1 < 2 and 3 > 2");
 	free(s);
 }
 
@@ -478,6 +496,8 @@ unit_add_mime_tests(void)
 		    test_plain_message_and_no_headers },
 		{ "invalid UTF-8 and NULs are replaced",
 		    test_invalid_utf8_and_nuls_are_replaced },
+		{ "declared UTF-8 replaces only bad bytes",
+		    test_declared_utf8_replaces_only_bad_bytes },
 		{ "unknown charset still gives UTF-8",
 		    test_unknown_charset_still_gives_utf8 },
 		{ "hostile filename stays one line",
