@@ -10,7 +10,8 @@
 #   make run        build, then run DebuggingServer on localhost:8025
 #                   (PORT=1025 for another port, ARGS='...' for options)
 #   make test       install missing test tools (Debian/Ubuntu), run all tests
-#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz)
+#   make docs       redraw the diagrams of docs/TOUR.md (needs Graphviz) and
+#                   the page's screenshot docs/webui.png (chromium, node)
 #   make deb-test   build, lint, install, use and remove the Debian packages
 #   make clean
 #
@@ -22,6 +23,9 @@
 # TLS=yes (the default when pkg-config finds OpenSSL) builds STARTTLS,
 # --smtps and CRAM-MD5 with OpenSSL 3; TLS=no builds without OpenSSL, and
 # the TLS options are then refused at start.  After switching, make clean.
+
+# `make` alone builds all, whichever rule comes first below.
+.DEFAULT_GOAL := all
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -63,11 +67,67 @@ endif
 
 LIB_SRCS = server.c config.c listen.c channel.c stage.c session.c stream.c \
 	   message.c address.c handlers.c inbox.c relay.c pureproxy.c \
-	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c version.c
-LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o))
+	   mailman.c maildir.c io.c proxyproto.c fault.c tls.c auth.c version.c \
+	   sessions.c
+LIB_OBJS = $(addprefix $(B),$(LIB_SRCS:.c=.o) $(WEB_SRCS:.c=.o))
 HEADERS  = server.h channel.h inbox.h relay.h delivery.h io.h \
 	   server_internal.h channel_internal.h relaying.h address.h \
-	   proxyproto.h fault.h tls.h auth.h compat.h stream.h message.h
+	   proxyproto.h fault.h tls.h auth.h compat.h stream.h message.h \
+	   inbox_internal.h sessions.h
+
+# ---- the web interface (issue 21) ----
+# WEB=yes (the default when pkg-config finds libmicrohttpd, jansson and
+# GMime 3) builds web/*.c into the library (--http: the APIs, the page);
+# only they see those headers ($(WEB_CFLAGS)).  WEB=no builds
+# web/web_none.c instead, a stub that refuses --http at start.  SMTPD_WEB
+# tells the few core files that call into web/ (handlers.c, smtpd.c:
+# --decode) that it is there.  After switching, make clean.
+WEB_PKGS = libmicrohttpd jansson gmime-3.0
+WEB ?= $(shell pkg-config --exists $(WEB_PKGS) 2>/dev/null && echo yes || echo no)
+ifeq ($(WEB),yes)
+WEB_CFLAGS := $(shell pkg-config --cflags $(WEB_PKGS))
+# libmicrohttpd is not linked: web/http.c loads it (dlopen) at the first
+# --http, so that its GnuTLS's thread-local data stays off the SMTP
+# workers' stacks; only its header is needed here.
+WEB_LIBS   := $(shell pkg-config --libs jansson gmime-3.0)
+WEB_SRCS    = web/mime.c web/search.c web/json.c web/http.c \
+	      web/api_mailpit.c web/api_mailhog.c
+WEB_DEFS    = -DSMTPD_WEB
+LDLIBS     += $(WEB_LIBS)
+PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+else
+WEB_SRCS    = web/web_none.c
+WEB_DEFS    =
+endif
+HEADERS  += web/mime.h web/web.h
+$(B)handlers.o $(B)smtpd.o: WARN += $(WEB_DEFS)
+$(B)web/%.o: web/%.c $(HEADERS) $(wildcard web/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) $(WEB_DEFS) -fPIC -c -o $@ $<
+# ---- (end of the web interface's build) ----
+
+# ---- the web page, compiled in (issue 22) ----
+#
+# web/ui/ (index.html, app.js, style.css) becomes the table of web/assets.h:
+# web/embed.c, a small program built for this machine with the same
+# compiler (no sanitizer: it only runs here), writes every file's bytes into
+# $(B)web/assets.c.  The WEB=yes build links $(WEB_ASSETS_OBJ) into the
+# library beside web/http.c, which serves them; nothing is read from disk
+# at run time.
+UI_FILES       = $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css))
+WEB_ASSETS_OBJ = $(B)web/assets.o
+LIB_OBJS      += $(if $(filter web/http.c,$(WEB_SRCS)),$(WEB_ASSETS_OBJ))
+
+$(B)web/embed: web/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -o $@ web/embed.c
+
+$(B)web/assets.c: $(UI_FILES) $(B)web/embed
+	./$(B)web/embed $@ $(UI_FILES)
+
+$(B)web/assets.o: $(B)web/assets.c web/assets.h
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -I. -fPIC -c -o $@ $<
+# ---- (end of the web page's build) ----
 
 # (libsmtpd.so brings libsmtpd.so.$(SO_MAJOR), which is defined below.)
 all: $(B)smtpd $(B)libsmtpd.a $(B)libsmtpd.so
@@ -174,8 +234,10 @@ run: $(B)smtpd
 # `make docs` (apt-get install graphviz).  `make test` checks that the
 # drawings match their sources, that the tour's excerpts match the code,
 # and that smtpd.1 and `smtpd --help` agree (tests/integration/test_docs.py).
+# docs/webui.png, the page in the README, is a screenshot made by the
+# browser tests' setup (tests/webui/screenshot.py: chromium + playwright-core).
 
-docs:
+docs: $(B)smtpd
 	@command -v dot >/dev/null && command -v neato >/dev/null || \
 	    { echo "make docs needs Graphviz: apt-get install graphviz" >&2; \
 	      exit 1; }
@@ -185,6 +247,8 @@ docs:
 	neato -n2 -Tsvg -o docs/session.svg docs/session.gv
 	neato -n2 -Tpng -Gdpi=96 -o docs/session.png docs/session.gv
 	rm -f docs/session.gv
+	@# docs/webui.png: the page, drawn by the browser tests' chromium.
+	$(PYTHON) tests/webui/screenshot.py ./$(B)smtpd docs/webui.png
 
 .PHONY: docs
 
@@ -239,7 +303,12 @@ UNIT_SRCS = tests/unit/test_main.c tests/unit/test_channel.c \
 	    tests/unit/test_server.c tests/unit/test_relay.c \
 	    tests/unit/test_address.c tests/unit/test_proxyproto.c \
 	    tests/unit/test_lmtp.c tests/unit/test_fault.c tests/unit/test_auth.c \
-	    tests/unit/test_compat.c tests/unit/test_message.c
+	    tests/unit/test_compat.c tests/unit/test_message.c \
+	    tests/unit/test_inbox.c \
+	    tests/unit/test_sessions.c tests/unit/test_store_channel.c
+# With WEB=yes, web/mime.c's tests too (test_main.c: SMTPD_WEB).
+UNIT_SRCS += $(if $(filter yes,$(WEB)),tests/unit/test_mime.c tests/unit/test_search.c)
+UNIT_SRCS += tests/unit/test_http.c
 UNIT_BIN  = $(B)tests/unit/run_unit_tests
 
 # CUnit through pkg-config where it has a .pc file (Homebrew's is not on
@@ -249,7 +318,7 @@ CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
 
 $(UNIT_BIN): $(UNIT_SRCS) tests/unit/unit.h tests/unit/suite.h $(B)libsmtpd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
+	$(CC) $(WARN) $(WEB_DEFS) $(CPPFLAGS) $(CUNIT_CFLAGS) $(CFLAGS) $(SANFLAGS) -I. \
 	    -o $@ $(UNIT_SRCS) \
 	    $(B)libsmtpd.a $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS)
 
@@ -265,13 +334,14 @@ ABI_B        = $(or $(B),build/)abi/
 ABI_SANFLAGS = $(if $(SAN),$(SANFLAGS),-fsanitize=address -fno-omit-frame-pointer)
 
 $(ABI_B)old_program: tests/abi/old_program.c tests/abi/server-2.0.h \
-	    tests/abi/grow.py $(LIB_SRCS) $(HEADERS)
+	    tests/abi/grow.py $(LIB_SRCS) web/web_none.c $(HEADERS)
 	rm -rf $(ABI_B)src
 	$(PYTHON) tests/abi/grow.py . $(ABI_B)src
-	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -c $(LIB_SRCS)
+	cd $(ABI_B)src && $(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) \
+	    -c $(LIB_SRCS) web/web_none.c
 	$(CC) $(WARN) $(CFLAGS) $(ABI_SANFLAGS) -Itests/abi -o $@ \
 	    tests/abi/old_program.c $(addprefix $(ABI_B)src/,$(LIB_SRCS:.c=.o)) \
-	    $(LDLIBS)
+	    $(ABI_B)src/web_none.o $(LDLIBS)
 
 abi: $(ABI_B)old_program
 	./$(ABI_B)old_program
@@ -294,7 +364,8 @@ integration: $(B)smtpd $(B)tests/lmtp-hooked
 # them: install into a scratch DESTDIR, compile with the flags pkg-config
 # gives for the installed smtpd.pc, and run them against the installed
 # libsmtpd.so (found through an rpath into the scratch tree), then linked
-# with the installed libsmtpd.a.
+# with the installed libsmtpd.a (and, shared, the libraries it uses: the
+# web interface's have no static archives of all their own dependencies).
 EXAMPLES    = password_reset reject_rcpt
 STAGE       = $(abspath $(B)stage)
 STAGE_PREFIX = /usr/local
@@ -320,12 +391,12 @@ examples: all
 	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
 	        -o "$(STAGE)/examples/$$ex-static" examples/$$ex.c \
 	        $$($(STAGE_PC) --cflags smtpd) $(LD_STATIC) \
-	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
+	        $$($(STAGE_PC) --libs smtpd) $(LD_DYNAMIC) $(LDLIBS); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
 	@# One version everywhere: server.h, smtpd.pc, smtpd -V, the changelog.
 	test "$$($(STAGE_PC) --modversion smtpd)" = "$(VERSION)"
-	$(STAGE_PC) --atleast-version=2.1 smtpd
+	$(STAGE_PC) --atleast-version=2.2 smtpd
 	test "$$("$(STAGE)$(STAGE_PREFIX)/bin/smtpd" -V)" = "smtpd $(VERSION)"
 	head -1 debian/changelog | grep -F "smtpd ($(VERSION))"
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
@@ -346,8 +417,9 @@ test: test-deps
 	$(MAKE) integration
 
 clean:
-	rm -rf *.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
-	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/
+	rm -rf *.o web/*.o libsmtpd.a libsmtpd-api.a libsmtpd.so libsmtpd.so.* smtpd \
+	    tests/unit/run_unit_tests tests/lmtp-hooked build/ build-*/ stage/ \
+	    web/embed web/assets.c
 
 .PHONY: all run install uninstall examples test test-deps unit abi integration \
 	clean
@@ -408,12 +480,30 @@ $(B)fuzz/fuzz_%: fuzz/fuzz_%.c $(HEADERS) $(B)libsmtpd.a
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
 	    $< $(B)libsmtpd.a $(LDLIBS)
 
+# fuzz/fuzz_mime.c (WEB=yes only): a message through web/mime.c and
+# jansson, the HTTP API's path; `make fuzz-mime` runs it for FUZZ_SECONDS.
+FUZZ_REPLAY_MIME = $(or $(B),build/)fuzz/replay-mime
+FUZZ_REPLAY_WEB  = $(if $(filter yes,$(WEB)),$(FUZZ_REPLAY_MIME))
+
+$(FUZZ_REPLAY_MIME): fuzz/fuzz_mime.c fuzz/replay.h $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) $(WEB_CFLAGS) -DFUZZ_REPLAY_MAIN -I. \
+	    -o $@ fuzz/fuzz_mime.c $(B)libsmtpd.a $(LDLIBS)
+
+$(B)fuzz/fuzz_mime: fuzz/fuzz_mime.c $(HEADERS) $(B)libsmtpd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(WEB_CFLAGS) \
+	    -fsanitize=$(subst fuzzer-no-link,fuzzer,$(SAN)) \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -I. -o $@ \
+	    $< $(B)libsmtpd.a $(LDLIBS)
+
 fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_ADDRESS) $(FUZZ_REPLAY_FAULT) \
-	    $(FUZZ_REPLAY_MESSAGE)
+	    $(FUZZ_REPLAY_MESSAGE) $(FUZZ_REPLAY_WEB)
 	./$(FUZZ_REPLAY) fuzz/corpus fuzz/regressions
 	./$(FUZZ_REPLAY_ADDRESS) fuzz/corpus-address
 	./$(FUZZ_REPLAY_FAULT) fuzz/corpus-fault
 	./$(FUZZ_REPLAY_MESSAGE) fuzz/corpus-message
+	$(if $(FUZZ_REPLAY_WEB),./$(FUZZ_REPLAY_MIME) fuzz/corpus-mime)
 
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/ \
 	     -print_final_stats=1
@@ -443,10 +533,17 @@ fuzz:
 	    -max_len=4096 $(FUZZ_FLAGS) \
 	    build-fuzz-corpus-message fuzz/corpus-message
 
+fuzz-mime:
+	$(MAKE) CC=clang SAN=$(FUZZ_SAN) \
+	    CFLAGS="-O1 -g -fno-sanitize-recover=all" $(FUZZ_B)fuzz/fuzz_mime
+	@mkdir -p build-fuzz-corpus-mime
+	./$(FUZZ_B)fuzz/fuzz_mime -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=65536 $(FUZZ_FLAGS) build-fuzz-corpus-mime fuzz/corpus-mime
+
 check:
 	sh tests/check.sh
 
-.PHONY: fuzz fuzz-replay check
+.PHONY: fuzz fuzz-replay fuzz-mime check
 
 # ---- benchmarks (not tests: they need Postfix's smtp-source/smtp-sink) ----
 

@@ -155,11 +155,15 @@ channel_run(struct smtpd_channel *ch)
 {
 	int max_junk = ch->cfg->max_junk;
 	int r = READ_LINE;
+	bool refused;
 
 	/* Implicit TLS (RFC 8314 section 3.3): the handshake comes first. */
 	if (ch->cfg->smtps && !channel_start_tls(ch))
 		return;
+	if (ch->server->sessions)
+		channel_record_begin(ch);
 	channel_greet(ch);
+	refused = ch->closing;
 	while (!ch->closing) {
 		if (ch->state == SMTPD_DATA) {
 			if ((r = channel_read_data(ch)) <= 0)
@@ -193,6 +197,8 @@ channel_run(struct smtpd_channel *ch)
 	/* Input left unread would make close() reset the connection, and
 	 * the reset can destroy the last reply before the client reads it. */
 	stream_drain(&ch->st, DRAIN_MAX);
+	if (ch->srec)
+		channel_record_end(ch, r, refused);
 }
 
 /* channel_greet - the 220 greeting, or a fault's or a connect hook's
@@ -263,6 +269,8 @@ channel_push(struct smtpd_channel *ch, const char *reply)
 
 	channel_write(ch, reply, len);
 	channel_write(ch, "\r\n", 2);
+	if (ch->srec)
+		session_server_reply(ch->srec, reply, len);
 	if (ch->cfg->debug)
 		fprintf(ch->cfg->debug, "%s:%d -> %s\n", ch->peer_ip,
 		    ch->peer_port, reply);
@@ -501,6 +509,7 @@ smtp_quit(struct smtpd_channel *ch, char *arg)
 		return;
 	channel_push(ch, "221 Bye");
 	ch->closing = true;
+	ch->quit = true;
 }
 
 /*
@@ -873,6 +882,9 @@ channel_start_tls(struct smtpd_channel *ch)
 	ch->st.io.read = tls_read;
 	ch->st.io.write = tls_write;
 	ch->st.io.ctx = ch->tls;
+	if (ch->srec)
+		session_set_tls(ch->srec, tls_protocol(ch->tls),
+		    tls_cipher(ch->tls));
 	if (cfg->debug)
 		fprintf(cfg->debug, "%s:%d TLS %s %s\n", ch->peer_ip,
 		    ch->peer_port, tls_protocol(ch->tls), tls_cipher(ch->tls));
@@ -919,6 +931,8 @@ auth_read(struct smtpd_channel *ch)
 	int r = channel_read_line(ch, &line, &len);
 
 	if (r == READ_LINE) {
+		if (ch->srec)	/* masked there */
+			session_client_line(ch->srec, line, len);
 		/* Not the line itself in the trace: it carries a password. */
 		if (ch->cfg->debug)
 			fprintf(ch->cfg->debug, "%s:%d <- (%zu bytes of AUTH)\n",
@@ -992,6 +1006,8 @@ smtp_auth(struct smtpd_channel *ch, char *arg)
 	if (st != AUTH_OK && cfg->debug)
 		fprintf(cfg->debug, "%s:%d AUTH failed: %s\n", ch->peer_ip,
 		    ch->peer_port, auth_failure(&d, st));
+	if (st == AUTH_OK && ch->srec)
+		session_set_auth(ch->srec, ch->auth_user);
 	channel_push(ch, auth_reply(st));
 	/* A client that keeps guessing is cut off after the last 535, as
 	 * after too many bad commands: that count alone would let it guess
@@ -1157,6 +1173,8 @@ channel_command(struct smtpd_channel *ch, char *line, size_t len)
 
 	if (ch->cfg->debug)
 		channel_trace_command(ch, line);
+	if (ch->srec)	/* AUTH's secret masked there */
+		session_client_line(ch->srec, line, len);
 	/* A NUL would cut a C string short: the line cannot be read right. */
 	if (len == 0 || strlen(line) != len) {
 		command_unreadable(ch, "500 Error: bad syntax", line);
@@ -1236,9 +1254,10 @@ channel_push_each(struct smtpd_channel *ch, const char *reply)
  * order (RFC 2033 section 4.2).  A handler with process_message_lmtp
  * answers each; any other is called once and its answer goes to all.
  * The replies are copied before the delivery mutex is let go, so a
- * handler's storage need only last for its call.
+ * handler's storage need only last for its call.  True when at least one
+ * recipient was accepted (2xx).
  */
-static void
+static bool
 channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 {
 	const struct smtpd_handler *h = &ch->cfg->handler;
@@ -1246,12 +1265,13 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	size_t n = m->rcpt_count;
 	const char **replies;
 	char **copies;
+	bool accepted = false;
 
 	if (h->process_message_lmtp == NULL) {
 		const char *r = channel_deliver(ch, m);
 
 		channel_push_each(ch, r ? r : REPLY_OK);
-		return;
+		return r == NULL || r[0] == '2';
 	}
 	replies = calloc(n, sizeof(*replies));
 	copies = calloc(n, sizeof(*copies));
@@ -1259,7 +1279,7 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 		free(replies);
 		free(copies);
 		channel_push_each(ch, REPLY_NOSTORAGE);
-		return;
+		return false;
 	}
 	if (!h->concurrent)
 		pthread_mutex_lock(lock);
@@ -1271,10 +1291,12 @@ channel_deliver_each(struct smtpd_channel *ch, const struct smtpd_message *m)
 	for (size_t i = 0; i < n; i++) {
 		/* Out of memory after delivery: the delivery stands. */
 		channel_push(ch, copies[i] ? copies[i] : REPLY_OK);
+		accepted |= copies[i] == NULL || copies[i][0] == '2';
 		free(copies[i]);
 	}
 	free(copies);
 	free(replies);
+	return accepted;
 }
 
 /*
@@ -1335,10 +1357,15 @@ channel_end_message(struct smtpd_channel *ch, bool bdat)
 		transaction_reset(ch);
 		return;
 	}
-	if (ch->cfg->lmtp)
-		channel_deliver_each(ch, &msg);
-	else {
+	if (ch->cfg->lmtp) {
+		if (channel_deliver_each(ch, &msg) && ch->server->store)
+			channel_store(ch, &msg);
+	} else {
 		r = channel_deliver(ch, &msg);
+		/* stored before the 250 goes out: whoever saw the 250 finds
+		 * the message in the store */
+		if ((r == NULL || r[0] == '2') && ch->server->store)
+			channel_store(ch, &msg);
 		channel_push(ch, r ? r : REPLY_OK);
 	}
 	transaction_reset(ch);

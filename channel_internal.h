@@ -80,6 +80,8 @@ struct smtpd_channel {
 	struct tls_session	*tls;		/* NULL: plaintext */
 	char			*auth_user;	/* NULL: no AUTH yet */
 	int			 auth_failures;	/* 535s in this session */
+	struct session_rec	*srec;		/* the session log's; NULL: none */
+	bool			 quit;		/* QUIT was answered */
 
 	char			*reply;		/* smtpd_channel_reply(), or NULL */
 
@@ -109,6 +111,15 @@ const char	*hook_run(struct smtpd_channel *, enum hook, const char *arg,
 		    const struct smtpd_message *);
 bool		 channel_stage(struct smtpd_channel *, enum fault_stage,
 		    const char *subject, const struct smtpd_message *);
+
+/* In session.c, for the HTTP side (sessions.h, inbox_internal.h): the
+ * session log's record of this session, begun before the greeting and
+ * ended with how the session ended (r: the last read's result; refused:
+ * at the greeting); the store's copy of a message the handler accepted. */
+void		 channel_record_begin(struct smtpd_channel *);
+void		 channel_record_end(struct smtpd_channel *, int r, bool refused);
+void		 channel_store(struct smtpd_channel *,
+		    const struct smtpd_message *);
 
 /* channel_new - a session for an accepted socket (fd is the channel's). */
 struct smtpd_channel *channel_new(struct smtpd_server *, int fd,

@@ -18,6 +18,7 @@
 #include "channel_internal.h"
 #include "auth.h"
 #include "tls.h"
+#include "web/web.h"
 
 #include <netdb.h>
 #include <stddef.h>
@@ -57,6 +58,9 @@ config_defaults(struct smtpd_config *cfg)
 	 * and proxy_from (2.1) are off or none: the memset above. */
 	/* Fields appended after the 2.0 layout get their defaults here. */
 	cfg->max_auth_failures = 3;
+	cfg->max_messages = 500;	/* Mailpit's default */
+	cfg->max_store_size = (size_t)256 << 20;
+	cfg->http_max_connections = 100;
 }
 
 /*
@@ -326,6 +330,13 @@ config_check(const struct smtpd_config *cfg, char *err, size_t errsz)
 	if (cfg->fault_count > 0 && cfg->faults == NULL) {
 		snprintf(err, errsz, "fault_count is %zu but faults is NULL",
 		    cfg->fault_count);
+		return -1;
+	}
+	/* Refused here, before the SMTP side listens: a client (or a test)
+	 * that sees SMTP answer must not see the server exit after. */
+	if (cfg->http && !web_available()) {
+		snprintf(err, errsz, "--http: built without the web interface "
+		    "(make WEB=no)");
 		return -1;
 	}
 	return 0;

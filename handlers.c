@@ -11,6 +11,9 @@
 #include "compat.h"
 #include "server.h"
 #include "channel.h"
+#ifdef SMTPD_WEB
+#include "web/mime.h"
+#endif
 
 #include <string.h>
 
@@ -125,6 +128,39 @@ smtpd_handler_debugging(FILE *out)
 
 	return h;
 }
+
+#ifdef SMTPD_WEB
+/*
+ * debugging_decoded_process - DebuggingServer with --decode: the envelope,
+ * then the message read as MIME (web/mime.c), for a person to read.
+ */
+static const char *
+debugging_decoded_process(struct smtpd_channel *ch,
+    const struct smtpd_message *m, void *ctx)
+{
+	FILE *out = ctx;
+
+	mime_print_decoded(out, m);
+	if (fflush(out) != 0 || ferror(out)) {
+		clearerr(out);
+		return smtpd_channel_reply(ch, "451 Error: cannot print the "
+		    "message");
+	}
+	return NULL;
+}
+
+struct smtpd_handler
+handler_debugging_decoded(FILE *out)
+{
+	struct smtpd_handler h = {
+		.name = "DebuggingServer",
+		.process_message = debugging_decoded_process,
+		.ctx = out,
+	};
+
+	return h;
+}
+#endif
 
 /* sink_process - accept and discard. */
 static const char *

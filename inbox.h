@@ -86,6 +86,16 @@ int	smtpd_inbox_foreach(struct smtpd_inbox *,
 /* smtpd_inbox_clear - drop every message (between test cases). */
 void	smtpd_inbox_clear(struct smtpd_inbox *);
 
+/*
+ * smtpd_inbox_set_limits - keep at most max_messages messages and
+ * max_bytes bytes of message text (0: no limit, the default); when a new
+ * message passes either, the oldest are dropped first.  Lowering a limit
+ * drops the excess at once.  0, or -1 with errno EINVAL for a NULL inbox.
+ * (2.2: an inbox used as the HTTP API's store keeps a bounded history.)
+ */
+int	smtpd_inbox_set_limits(struct smtpd_inbox *, size_t max_messages,
+	    size_t max_bytes);
+
 #ifdef __cplusplus
 }
 #endif

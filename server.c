@@ -23,8 +23,10 @@
  */
 #include "compat.h"
 #include "channel_internal.h"
-#include "tls.h"
+#include "inbox.h"
 #include "io.h"
+#include "tls.h"
+#include "web/web.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -504,6 +506,9 @@ server_release(struct smtpd_server *srv)
 	free(srv->ehlo_reply_tls);
 	tls_server_free(srv->tls);
 	free(srv->proxy_nets);
+	session_log_free(srv->sessions);
+	if (srv->store_owned)
+		smtpd_inbox_free(srv->store);
 	free(srv);
 }
 
@@ -526,6 +531,7 @@ smtpd_server_new(const struct smtpd_config *given, struct smtpd_server **out,
 		return -1;
 	}
 	srv->cfg = cfg;
+	srv->store = cfg.store;	/* or web_start's own, with http */
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
 	fault_slot_init(&srv->faults);
@@ -613,6 +619,14 @@ server_claim(struct smtpd_server *srv, char *err, size_t errsz)
 		srv->accepting = true;
 	}
 	pthread_mutex_unlock(&srv->lock);
+	/* The HTTP side (web/web.h, cfg.http) starts with the SMTP side. */
+	if (r == 0 && web_start(srv, err, errsz) != 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->accepting = false;
+		pthread_cond_broadcast(&srv->changed);
+		pthread_mutex_unlock(&srv->lock);
+		r = -1;
+	}
 	return r;
 }
 
@@ -660,6 +674,12 @@ smtpd_server_port(const struct smtpd_server *srv)
 }
 
 int
+smtpd_server_http_port(const struct smtpd_server *srv)
+{
+	return srv->http_port;
+}
+
+int
 smtpd_server_connections(struct smtpd_server *srv)
 {
 	int n;
@@ -688,6 +708,8 @@ smtpd_server_stop(struct smtpd_server *srv)
 {
 	struct timespec deadline;
 
+	/* 0. The HTTP side first: its waits end, its threads are joined. */
+	web_stop(srv);
 	pthread_mutex_lock(&srv->lock);
 	if (srv->stop_state != SERVER_RUNNING) {
 		/* Someone else is stopping it: wait for them. */

@@ -74,11 +74,12 @@ extern "C" {
 /* The version of these headers; smtpd_version() is the library's, which
  * may be newer.  The Makefile reads it from here (smtpd.pc, the shared
  * library's file name); the soname's major (2) is the ABI's, not this. */
-#define SMTPD_VERSION		"2.1.0"
+#define SMTPD_VERSION		"2.2.0"
 #define SMTPD_DATA_SIZE_DEFAULT	33554432	/* Python's DATA_SIZE_DEFAULT */
 
 struct smtpd_server;
 struct smtpd_channel;			/* one client's session: channel.h */
+struct smtpd_inbox;			/* inbox.h */
 
 /*
  * A received message, as Python's process_message(peer, mailfrom, rcpttos,
@@ -314,10 +315,31 @@ struct smtpd_config {
 	 * STARTTLS gets no password, the client a 451) unless this is set. */
 	bool		 relay_auth_plaintext;
 
-	/* Failed AUTH attempts in one session; after the 535 of the last
+	/* 2.2: failed AUTH attempts in one session; after the 535 of the last
 	 * of them, "421 4.7.0 Too many authentication failures", and the
 	 * connection is closed.  0 = no limit; default 3. */
 	int		 max_auth_failures;
+
+	/* 2.2: the HTTP side (README, "Testing from any language"): Mailpit's
+	 * and MailHog's APIs, a wait for mail, live events, the SMTP sessions
+	 * and the page, on http_host:http_port, over an in-memory store of
+	 * what the handler accepted (a second consumer: the handler still
+	 * runs).  Refused by a library built without it (web_available). */
+	bool		 http;
+	const char	*http_host;	/* NULL = "127.0.0.1" */
+	int		 http_port;	/* 0 = ephemeral: smtpd_server_http_port */
+	size_t		 max_messages;	/* the store keeps the newest 500;
+					   0 = no limit */
+	size_t		 max_store_size;	/* bytes, 256 MiB; 0 = no limit */
+	const char	*http_auth;	/* "USER:PASSWORD": HTTP Basic on every
+					   path; NULL = none */
+	const char	*http_cors;	/* an origin allowed by CORS; NULL = no
+					   CORS headers */
+	int		 http_max_connections;	/* 100; 0 = no limit */
+	bool		 release;	/* POST /api/v1/message/ID/release relays
+					   to remote_host:remote_port */
+	struct smtpd_inbox *store;	/* the store; NULL = the server makes
+					   its own when http is set */
 };
 
 /* smtpd_config_init_size - fill in the defaults (DebuggingServer on
@@ -327,7 +349,7 @@ struct smtpd_config {
 void	smtpd_config_init_size(struct smtpd_config *, size_t size);
 #define smtpd_config_init(cfg)	smtpd_config_init_size((cfg), sizeof *(cfg))
 
-/* smtpd_version - the running library's version, "2.1.0": a program
+/* smtpd_version - the running library's version, "2.2.0": a program
  * built with older headers (SMTPD_VERSION) may run on a newer library.
  * (2.1) */
 const char *smtpd_version(void);
@@ -376,6 +398,10 @@ int	smtpd_server_serve_forever(struct smtpd_server *, char *err,
 
 /* smtpd_server_port - the bound port (useful after port 0). */
 int	smtpd_server_port(const struct smtpd_server *);
+
+/* smtpd_server_http_port - the HTTP listener's port (cfg.http), once
+ * started; 0 without one. */
+int	smtpd_server_http_port(const struct smtpd_server *);
 
 /* smtpd_server_stop - stop accepting, let messages in DATA finish (up to
  * shutdown_grace seconds), send idle clients 421, and return when every

@@ -11,6 +11,7 @@
 #include "server.h"
 #include "proxyproto.h"
 #include "fault.h"
+#include "sessions.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 struct worker;
 struct tls_server;
+struct web_server;
 
 struct smtpd_server {
 	struct smtpd_config	 cfg;
@@ -77,6 +79,19 @@ struct smtpd_server {
 	enum { SERVER_RUNNING, SERVER_STOPPING, SERVER_STOPPED } stop_state;
 	bool			 accepting;
 	atomic_bool		 stopping;
+
+	/* The HTTP side (web/web.h): its state, made by web_start and freed
+	 * by web_stop; the port it bound.  NULL and 0 without cfg.http. */
+	struct web_server	*web;
+	int			 http_port;
+
+	/* The HTTP API's store and session log (inbox_internal.h,
+	 * sessions.h), NULL when there is none: every message the handler
+	 * accepted is added to the store, every session recorded in the
+	 * log.  Set before the server starts, never while it runs. */
+	struct smtpd_inbox	*store;
+	bool			 store_owned;	/* freed with the server */
+	struct session_log	*sessions;	/* always freed with the server */
 };
 
 /* config.c: the configuration, and the texts made from it once. */
@@ -94,5 +109,32 @@ int		 config_proxy_nets(struct smtpd_server *,
 /* listen.c: the listening socket (smtpd_server_listen opens it). */
 void		 listen_close(struct smtpd_server *);
 void		 listen_peer_unmap(struct sockaddr_storage *, socklen_t *);
+
+/* server_store, server_sessions - the server's store and session log,
+ * or NULL. */
+static inline struct smtpd_inbox *
+server_store(const struct smtpd_server *srv)
+{
+	return srv->store;
+}
+
+static inline struct session_log *
+server_sessions(const struct smtpd_server *srv)
+{
+	return srv->sessions;
+}
+
+/* server_set_store - give the server a store (owned: freed with it) and
+ * a session log (always freed with it; NULL: none) before it starts. */
+static inline void
+server_set_store(struct smtpd_server *srv, struct smtpd_inbox *store,
+    bool owned, struct session_log *sessions)
+{
+	srv->store = store;
+	srv->store_owned = owned;
+	srv->sessions = sessions;
+	if (sessions)
+		session_log_set_store(sessions, store);
+}
 
 #endif /* SMTPD_SERVER_INTERNAL_H */

@@ -3,10 +3,14 @@
  * session.c - a session as hooks and handlers see it: the public
  * smtpd_channel_* accessors of channel.h, read-only but for the
  * program's and the handler's own pointers, LMTP's per-recipient replies
- * and a formatted reply.
+ * and a formatted reply.  And as the HTTP side sees it, when the server
+ * has a session log and a store (cfg.http): the session's record
+ * (sessions.h) and the store's copy of each message the handler accepted
+ * (inbox_internal.h).
  */
 #include "compat.h"
 #include "channel_internal.h"
+#include "inbox_internal.h"
 #include "tls.h"
 
 #include <stdarg.h>
@@ -183,4 +187,56 @@ smtpd_channel_reply(struct smtpd_channel *ch, const char *fmt, ...)
 	vsnprintf(ch->reply, REPLY_MAX, fmt, ap);
 	va_end(ap);
 	return ch->reply;
+}
+
+/* channel_record_begin - the session log's record of this session. */
+void
+channel_record_begin(struct smtpd_channel *ch)
+{
+	ch->srec = session_begin(ch->server->sessions, ch->peer_ip,
+	    ch->peer_port);
+	if (ch->tls)
+		session_set_tls(ch->srec, tls_protocol(ch->tls),
+		    tls_cipher(ch->tls));
+}
+
+/* channel_record_end - hand the record to the log, with how the session
+ * ended: r is the last read's result; refused: at the greeting. */
+void
+channel_record_end(struct smtpd_channel *ch, int r, bool refused)
+{
+	enum session_end how;
+
+	if (ch->quit)
+		how = SESSION_QUIT;
+	else if (r == READ_TIMEOUT)
+		how = SESSION_TIMEOUT;
+	else if (refused)
+		how = SESSION_REFUSED;
+	else if (ch->closing && !ch->st.write_failed)
+		how = SESSION_CLOSED_BY_SERVER;
+	else
+		how = SESSION_CLIENT_LEFT;
+	session_end(ch->server->sessions, ch->srec, how);
+	ch->srec = NULL;
+}
+
+/*
+ * channel_store - the HTTP API's store keeps a copy of a message the
+ * handler accepted, and the session log its ID: a second consumer after
+ * the class's own, so a refused message is never stored as delivered.
+ * Not when the handler is the store itself (it has the message already).
+ * A frame of its own, off the path of a server without a store (see
+ * faults_on in stage.c).
+ */
+__attribute__((noinline)) void
+channel_store(struct smtpd_channel *ch, const struct smtpd_message *m)
+{
+	struct smtpd_inbox *store = ch->server->store;
+	char id[INBOX_ID_LEN + 1];
+
+	if (inbox_is_handler(&ch->cfg->handler, store))
+		return;
+	if (inbox_add(store, m, session_id(ch->srec), id) == 0)
+		session_add_message(ch->srec, id);
 }

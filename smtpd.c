@@ -33,6 +33,7 @@
  *			largest message in bytes (default 33554432; 0 = none)
  *	-u, --smtputf8	enable SMTPUTF8 (RFC 6531)
  *	-d, --debug	trace the conversation on standard error
+ *	--decode	DebuggingServer: print each message MIME-decoded
  *	-h, --help	print the usage and exit
  *	--timeout SECONDS, --max-connections N, --max-recipients N,
  *	--strict-newlines
@@ -72,11 +73,15 @@
 #include "auth.h"
 #include "delivery.h"
 #include "io.h"
+#ifdef SMTPD_WEB
+#include "web/mime.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -140,6 +145,12 @@ static const char usage_text[] =
 "    --debug\n"
 "    -d\n"
 "        Turn on debugging prints (the conversation, on standard error).\n"
+"\n"
+"    --decode\n"
+"        DebuggingServer: print each message decoded instead of as received:\n"
+"        the envelope, the headers with encoded words decoded, the text part\n"
+"        in UTF-8, and one line per other part.  Needs the web interface\n"
+"        (GMime); a build without it refuses the option.\n"
 "\n"
 "    --timeout seconds\n"
 "        Close a connection idle this long, or this long inside DATA, with\n"
@@ -261,6 +272,37 @@ static const char usage_text[] =
 "    --relay-tls-insecure\n"
 "        PureProxy: do not verify the upstream's certificate (otherwise a\n"
 "        certificate that fails is a 451).\n"
+"\n"
+"    --http [host:]port\n"
+"        Serve the captured mail over HTTP on host:port (default host\n"
+"        127.0.0.1): Mailpit's API (/api/v1/...), MailHog's (/api/v2/...), a\n"
+"        wait for mail (/api/v1/message/latest?query=...&wait=5), live events,\n"
+"        the SMTP sessions, and a page to read the mail at /.  The class\n"
+"        still handles each message; what it accepted is also kept in memory.\n"
+"\n"
+"    --max-messages n\n"
+"        With --http, keep the newest n messages (default 500; 0 = no limit).\n"
+"\n"
+"    --max-store-size bytes\n"
+"        With --http, keep at most this many bytes of messages, dropping the\n"
+"        oldest (default 268435456; 0 = no limit).\n"
+"\n"
+"    --http-auth user:password\n"
+"        With --http, ask for this login (HTTP Basic) on every path.\n"
+"\n"
+"    --http-auth-file file\n"
+"        The same, from the first user:password line of file.\n"
+"\n"
+"    --http-cors origin\n"
+"        With --http, let pages from origin call the API (CORS).\n"
+"\n"
+"    --http-max-connections n\n"
+"        With --http, serve at most n HTTP connections at once (default 100;\n"
+"        0 = no limit).\n"
+"\n"
+"    --release\n"
+"        With --http, let POST /api/v1/message/ID/release relay a stored\n"
+"        message to remotehost:remoteport, which must then be given.\n"
 "\n"
 "    --help\n"
 "    -h\n"
@@ -527,10 +569,14 @@ check_options_apply(const struct smtpd_config *cfg,
 	if (lmtp && mailman_home)
 		not_applied("--mailman-lmtp (Mailman 3) or --mailman-home "
 		    "(Mailman 2), not both");
-	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays)
+	/* --release relays too (web/api_mailpit.c), with the same upstream
+	 * login and TLS. */
+	if ((cfg->relay_auth_user || cfg->relay_tls_insecure) && !relays &&
+	    !cfg->release)
 		not_applied("%s needs a relaying class, -c PureProxy or -c "
-		    "MailmanProxy (the class is %s)", cfg->relay_auth_user ?
-		    "--relay-auth" : "--relay-tls-insecure", cls->name);
+		    "MailmanProxy, or --release (the class is %s)",
+		    cfg->relay_auth_user ? "--relay-auth" :
+		    "--relay-tls-insecure", cls->name);
 	if (cert_out && !cfg->tls_self_signed)
 		not_applied("--tls-self-signed-out needs --tls-self-signed");
 	if (cfg->relay_auth_plaintext && !cfg->relay_auth_user)
@@ -760,6 +806,70 @@ parse_seed(const char *arg)
 	return v;
 }
 
+/* parse_size - a non-negative byte or message count (size_t), or exit 1. */
+static size_t
+parse_size(const char *opt, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || errno || v > SIZE_MAX) {
+		fprintf(stderr, "Invalid %s: %s\n", opt, arg);
+		exit(1);
+	}
+	return (size_t)v;
+}
+
+/* parse_http - --http [HOST:]PORT into cfg (host buffer hostsz bytes), or
+ * exit 1.  A bare port listens on 127.0.0.1: never every interface unless
+ * asked. */
+static void
+parse_http(const char *arg, char *host, size_t hostsz,
+    struct smtpd_config *cfg)
+{
+	bool bad_port;
+	char spec[300];
+
+	if (strchr(arg, ':') == NULL) {
+		snprintf(spec, sizeof(spec), "127.0.0.1:%s", arg);
+		arg = spec;
+	}
+	if (!parse_spec(arg, host, hostsz, &cfg->http_port, &bad_port)) {
+		fprintf(stderr, "%s: --http takes [HOST:]PORT: %s\n", program,
+		    arg);
+		exit(1);
+	}
+	cfg->http = true;
+	cfg->http_host = *host ? host : NULL;
+}
+
+/* read_http_login - the first USER:PASSWORD line of file (blank lines and
+ * # comments skipped) into buf, or exit 1: a password kept out of ps. */
+static void
+read_http_login(const char *file, char *buf, size_t bufsz)
+{
+	FILE *f = fopen(file, "r");
+	bool found = false;
+
+	if (f == NULL) {
+		fprintf(stderr, "%s: --http-auth-file: %s: %s\n", program, file,
+		    strerror(errno));
+		exit(1);
+	}
+	while (!found && fgets(buf, (int)bufsz, f) != NULL) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		found = buf[0] != '\0' && buf[0] != '#';
+	}
+	fclose(f);
+	if (!found || strchr(buf, ':') == NULL) {
+		fprintf(stderr, "%s: --http-auth-file: %s has no USER:PASSWORD "
+		    "line\n", program, file);
+		exit(1);
+	}
+}
+
 enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_MAILDIR, OPT_MAILMAN_LMTP, OPT_MAILMAN_HOME, OPT_LMTP, OPT_CHUNKING,
 	OPT_SOCKET_MODE, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_REUSE_PORT,
@@ -768,7 +878,10 @@ enum { OPT_TIMEOUT = 256, OPT_MAX_CONN, OPT_MAX_RCPT, OPT_STRICT,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_SMTPS, OPT_REQUIRE_TLS,
 	OPT_AUTH_USER, OPT_AUTH_FILE, OPT_AUTH_ANY, OPT_AUTH_PLAIN,
 	OPT_AUTH_REQUIRED, OPT_RELAY_AUTH, OPT_RELAY_INSECURE,
-	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT, OPT_MAX_AUTH_FAILURES };
+	OPT_RELAY_AUTH_PLAIN, OPT_TLS_SELF_OUT, OPT_DECODE,
+	OPT_HTTP, OPT_MAX_STORED, OPT_MAX_STORE_SIZE, OPT_HTTP_AUTH,
+	OPT_HTTP_AUTH_FILE, OPT_HTTP_CORS, OPT_HTTP_MAX_CONN, OPT_RELEASE,
+	OPT_MAX_AUTH_FAILURES };
 
 /* The --proxy-from networks, in the NULL-ended list cfg.proxy_from takes. */
 #define PROXY_FROM_MAX	64
@@ -834,6 +947,16 @@ main(int argc, char **argv)
 		{ "relay-tls-insecure", no_argument, NULL, OPT_RELAY_INSECURE },
 		{ "relay-auth-plaintext", no_argument, NULL,
 		    OPT_RELAY_AUTH_PLAIN },
+		{ "decode", no_argument, NULL, OPT_DECODE },
+		{ "http", required_argument, NULL, OPT_HTTP },
+		{ "max-messages", required_argument, NULL, OPT_MAX_STORED },
+		{ "max-store-size", required_argument, NULL, OPT_MAX_STORE_SIZE },
+		{ "http-auth", required_argument, NULL, OPT_HTTP_AUTH },
+		{ "http-auth-file", required_argument, NULL, OPT_HTTP_AUTH_FILE },
+		{ "http-cors", required_argument, NULL, OPT_HTTP_CORS },
+		{ "http-max-connections", required_argument, NULL,
+		    OPT_HTTP_MAX_CONN },
+		{ "release", no_argument, NULL, OPT_RELEASE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct smtpd_config cfg;
@@ -850,8 +973,11 @@ main(int argc, char **argv)
 	static const char *proxy_from[PROXY_FROM_MAX + 1];
 	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port, max_auth_failures = false;
+	bool decode = false;
 	struct auth_users *auth_table = NULL;
 	char relay_user[AUTH_FIELD_MAX + 1];
+	char httphost[256];
+	static char http_login[1024];	/* --http-auth-file's line */
 	pthread_t sigthread;
 	sigset_t set;
 	int c;
@@ -876,6 +1002,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			cfg.debug = stderr;
+			break;
+		case OPT_DECODE:
+			decode = true;
 			break;
 		case 'u':
 			cfg.enable_smtputf8 = true;
@@ -1050,6 +1179,43 @@ main(int argc, char **argv)
 		case OPT_RELAY_AUTH_PLAIN:
 			cfg.relay_auth_plaintext = true;
 			break;
+		case OPT_HTTP:
+			parse_http(optarg, httphost, sizeof(httphost), &cfg);
+			break;
+		case OPT_MAX_STORED:
+			cfg.max_messages = parse_size("max-messages", optarg);
+			break;
+		case OPT_MAX_STORE_SIZE:
+			cfg.max_store_size = parse_size("max-store-size",
+			    optarg);
+			break;
+		case OPT_HTTP_AUTH:
+			if (strchr(optarg, ':') == NULL) {
+				fprintf(stderr, "%s: --http-auth takes "
+				    "USER:PASSWORD\n", program);
+				return 1;
+			}
+			cfg.http_auth = optarg;
+			break;
+		case OPT_HTTP_AUTH_FILE:
+			read_http_login(optarg, http_login, sizeof(http_login));
+			cfg.http_auth = http_login;
+			break;
+		case OPT_HTTP_CORS:
+			if (*optarg == '\0' || strpbrk(optarg, "\r\n")) {
+				fprintf(stderr, "%s: --http-cors takes an "
+				    "origin\n", program);
+				return 1;
+			}
+			cfg.http_cors = optarg;
+			break;
+		case OPT_HTTP_MAX_CONN:
+			cfg.http_max_connections = parse_count(
+			    "http-max-connections", optarg);
+			break;
+		case OPT_RELEASE:
+			cfg.release = true;
+			break;
 		case ':':
 		case '?':
 		default:
@@ -1090,6 +1256,16 @@ main(int argc, char **argv)
 	    &cfg.remote_port, &bad_port))
 		arg_error(bad_port ? "Bad remote port: %s" :
 		    "Bad remote spec: %s", remotespec);
+	if ((cfg.http_auth || cfg.http_cors || cfg.release) && !cfg.http) {
+		fprintf(stderr, "%s: --http-auth, --http-cors and --release "
+		    "need --http\n", program);
+		return 1;
+	}
+	if (cfg.release && argc < 2) {
+		fprintf(stderr, "%s: --release needs remotehost:remoteport, "
+		    "the upstream that released messages go to\n", program);
+		return 1;
+	}
 	cfg.host = cfg.unix_path ? NULL : localhost;
 	cfg.remote_host = remotehost;
 	if (auth_table) {
@@ -1098,11 +1274,28 @@ main(int argc, char **argv)
 	}
 
 	cls = class_lookup(classname);
+	/* --decode: DebuggingServer's MIME view (web/mime.c, GMime) */
+#ifndef SMTPD_WEB
+	if (decode) {
+		fprintf(stderr, "%s: --decode: built without the web "
+		    "interface\n", program);
+		return 1;
+	}
+#endif
+	if (decode && cls->kind != KIND_DEBUGGING) {
+		fprintf(stderr, "%s: --decode is for -c DebuggingServer\n",
+		    program);
+		return 1;
+	}
 	check_options_apply(&cfg, cls, maildir, lmtpspec, proxy.mailman_home,
 	    cert_out, max_auth_failures);
 	switch (cls->kind) {
 	case KIND_DEBUGGING:
 		cfg.handler = smtpd_handler_debugging(stdout);
+#ifdef SMTPD_WEB
+		if (decode)
+			cfg.handler = handler_debugging_decoded(stdout);
+#endif
 		break;
 	case KIND_SINK:
 		cfg.handler = smtpd_handler_sink();

@@ -138,6 +138,8 @@ fault_fire(struct smtpd_channel *ch, enum fault_stage st, const char *subject,
 	if (!fault_slot_check(&ch->server->faults, st, subject, a))
 		return false;
 	fault_log(ch, st, subject, a);
+	if (ch->srec)
+		session_set_fault(ch->srec, a->rule);
 	if (a->kind == FAULT_DELAY) {
 		if (!channel_sleep(ch, a->delay_ms)) {
 			channel_pushf(ch, REPLY_SHUTTING_DOWN,

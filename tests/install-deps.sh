@@ -24,6 +24,10 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 # The scale-out test runs HAProxy in front of two servers (test_haproxy.py).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] ||
     missing="$missing haproxy"
+# The web interface (--http, WEB=yes): libmicrohttpd, jansson, GMime 3.
+pkg-config --exists libmicrohttpd 2>/dev/null || missing="$missing libmicrohttpd-dev"
+pkg-config --exists jansson 2>/dev/null || missing="$missing libjansson-dev"
+pkg-config --exists gmime-3.0 2>/dev/null || missing="$missing libgmime-3.0-dev"
 [ -n "${SMTPD_TEST_EXTRA_DEPS:-}" ] && missing="$missing $SMTPD_TEST_EXTRA_DEPS"
 
 # The relaying tests' upstreams: Postfix's smtp-sink and a Mailman 3 core.
@@ -69,6 +73,35 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 			echo "exim4 not unpacked: the Exim BDAT test skips" >&2
 		fi
 		rm -rf "$tmp"
+	fi
+	# The web page's browser tests (test_webui.py): Debian's chromium,
+	# driven by npm's playwright-core, installed into a cache folder
+	# (never a browser download of its own); without them they skip.
+	if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "installing test dependency: chromium nodejs npm (the web page's browser tests)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
+		    echo "chromium/nodejs/npm not installed: the browser tests skip" >&2
+	fi
+	npm_dir=${SMTPD_TEST_NPM:-/var/cache/smtpd-tests/npm}
+	if command -v npm >/dev/null 2>&1 &&
+	    [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
+		echo "installing test dependency: playwright-core (npm, into $npm_dir)"
+		mkdir -p "$npm_dir" &&
+		    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$npm_dir" \
+		    --no-audit --no-fund --silent playwright-core >/dev/null 2>&1 ||
+		    echo "playwright-core not installed: the browser tests skip" >&2
+	fi
+	# The HTTP API's clients (test_http_clients.py): npm's mailpit-api
+	# and mailhog, the clients users point at a Mailpit or a MailHog.
+	if command -v npm >/dev/null 2>&1 &&
+	    { [ ! -d "$npm_dir/node_modules/mailpit-api" ] ||
+	      [ ! -d "$npm_dir/node_modules/mailhog" ]; }; then
+		echo "installing test dependency: mailpit-api mailhog (npm, into $npm_dir)"
+		mkdir -p "$npm_dir" &&
+		    npm install --prefix "$npm_dir" --no-audit --no-fund --silent \
+		    mailpit-api mailhog >/dev/null 2>&1 ||
+		    echo "mailpit-api/mailhog not installed: their tests skip" >&2
 	fi
 	id Debian-exim >/dev/null 2>&1 ||
 	    useradd --system --no-create-home --shell /usr/sbin/nologin \

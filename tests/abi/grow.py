@@ -13,6 +13,9 @@ src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 for f in list(src.glob("*.c")) + list(src.glob("*.h")):
     shutil.copy(f, out / f.name)
+(out / "web").mkdir(exist_ok=True)
+for f in list((src / "web").glob("*.h")) + [src / "web" / "web_none.c"]:
+    shutil.copy(f, out / "web" / f.name)
 
 
 def insert(name, anchor, text, after=True):

@@ -123,7 +123,8 @@ def source_words():
     """Every identifier in the repository's C, headers, Python and docs
     sources, for checking that the names the documentation uses exist."""
     words = set()
-    patterns = ['*.c', '*.h', 'tests/**/*.c', 'tests/**/*.h', 'tests/**/*.py',
+    patterns = ['*.c', '*.h', 'web/*.c', 'web/*.h', 'tests/**/*.c',
+                'tests/**/*.h', 'tests/**/*.py',
                 'docs/*.py', 'examples/*.c', 'fuzz/*.c']
     for pat in patterns:
         for path in glob.glob(os.path.join(REPO, pat), recursive=True):
@@ -215,7 +216,7 @@ class TourExcerptsTest(unittest.TestCase):
         """`server.c: server_spawn` names a function defined in server.c."""
         route = '\n'.join(l for l in self.tour.split('\n')
                           if l.startswith('    ') and '\u2192' in l)
-        refs = set(re.findall(r'\b(\w+\.[ch]): ([A-Za-z_]\w*)',
+        refs = set(re.findall(r'\b((?:web/)?\w+\.[ch]): ([A-Za-z_]\w*)',
                               '\n'.join(code_spans(self.tour)) + '\n' + route))
         self.assertGreater(len(refs), 20, 'too few file: function references found')
         problems = []

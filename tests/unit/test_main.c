@@ -26,6 +26,17 @@ int	unit_add_fault_tests(void);
 int	unit_add_auth_tests(void);
 /* test_compat.c: compat.h, on the Linux calls or the fallbacks. */
 int	unit_add_compat_tests(void);
+/* test_inbox.c: the inbox as the HTTP API's store. */
+int	unit_add_inbox_tests(void);
+/* test_sessions.c: the ring of recent SMTP sessions. */
+int	unit_add_sessions_tests(void);
+/* test_store_channel.c: the channel feeding the store and the log. */
+int	unit_add_store_channel_tests(void);
+int	unit_add_mime_tests(void);
+/* test_http.c: the HTTP side from C (and its refusal in WEB=no). */
+int	unit_add_http_tests(void);
+/* test_search.c: Mailpit's search language (WEB=yes). */
+int	unit_add_search_tests(void);
 
 struct memory_io {
 	const char	*in;
@@ -222,7 +233,14 @@ main(void)
 	    unit_add_relay_tests() != 0 || unit_add_address_tests() != 0 ||
 	    unit_add_proxyproto_tests() != 0 || unit_add_lmtp_tests() != 0 ||
 	    unit_add_fault_tests() != 0 || unit_add_auth_tests() != 0 ||
-	    unit_add_compat_tests() != 0 || unit_add_message_tests() != 0) {
+	    unit_add_compat_tests() != 0 || unit_add_message_tests() != 0 ||
+	    unit_add_inbox_tests() != 0 ||
+	    unit_add_sessions_tests() != 0 ||
+	    unit_add_store_channel_tests() != 0 || unit_add_http_tests() != 0
+#ifdef SMTPD_WEB
+	    || unit_add_mime_tests() != 0 || unit_add_search_tests() != 0
+#endif
+	    ) {
 		CU_cleanup_registry();
 		return 1;
 	}
