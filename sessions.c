@@ -293,7 +293,17 @@ session_server_reply(struct session_rec *r, const char *reply, size_t len)
 	pthread_mutex_lock(&r->lock);
 	/* A reply while in DATA is the one to the end of the message. */
 	r->in_data = false;
-	append(r, "S: ", reply, len, "");
+	/* A multi-line reply (EHLO's) is one "S: " line a line of it. */
+	for (size_t at = 0; at < len;) {
+		const char *eol = memchr(reply + at, '\n', len - at);
+		size_t end = eol ? (size_t)(eol - reply) : len;
+		size_t n = end - at;
+
+		if (n && reply[at + n - 1] == '\r')
+			n--;
+		append(r, "S: ", reply + at, n, "");
+		at = end + 1;
+	}
 	if (code == 354) {
 		r->in_data = true;
 		append(r, "C: ", "(message text elided)",

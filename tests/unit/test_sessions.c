@@ -102,6 +102,26 @@ test_auth_plain_initial_response_is_masked(void)
 	session_log_free(log);
 }
 
+/* A multi-line reply, as the channel sends it (CRLF between its lines),
+ * is one transcript line per reply line, not one line with '?' for CRLF. */
+static void
+test_multi_line_reply_is_a_line_each(void)
+{
+	struct session_log *log = session_log_new(10, 65536);
+	struct session_rec *r = session_begin(log, "192.0.2.7", 5000);
+	struct copy c = { 0 };
+
+	C(r, "EHLO client");
+	S(r, "250-test.example\r\n250-8BITMIME\r\n250 HELP\r\n");
+	session_end(log, r, SESSION_CLIENT_LEFT);
+	CU_ASSERT(session_log_get(log, 1, take, &c));
+	CU_ASSERT_STRING_EQUAL(c.transcript, "C: EHLO client\n"
+	    "S: 250-test.example\nS: 250-8BITMIME\nS: 250 HELP");
+	CU_ASSERT_EQUAL(c.last_code, 250);
+	free(c.transcript);
+	session_log_free(log);
+}
+
 static void
 test_auth_login_continuation_lines_are_masked(void)
 {
@@ -293,6 +313,8 @@ unit_add_sessions_tests(void)
 		    test_auth_plain_initial_response_is_masked },
 		{ "AUTH LOGIN's continuation lines are masked",
 		    test_auth_login_continuation_lines_are_masked },
+		{ "a multi-line reply is a transcript line each",
+		    test_multi_line_reply_is_a_line_each },
 		{ "message text is elided", test_message_text_is_elided },
 		{ "the transcript is capped; control bytes shown",
 		    test_transcript_is_capped_and_control_bytes_shown },
