@@ -94,7 +94,7 @@ WEB_SRCS    = web/mime.c web/search.c web/json.c web/http.c \
 	      web/api_mailpit.c web/api_mailhog.c
 WEB_DEFS    = -DSMTPD_WEB
 LDLIBS     += $(WEB_LIBS)
-PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) jansson gmime-3.0
 else
 WEB_SRCS    = web/web_none.c
 WEB_DEFS    =

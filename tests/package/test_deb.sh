@@ -126,10 +126,34 @@ ldd "$tmp/reject_rcpt" | grep -Eq 'libsmtpd\.so\.2 => /(usr/)?lib/' ||
 "$tmp/reject_rcpt" || fail "reject_rcpt (shared) exited $?"
 
 # shellcheck disable=SC2046
+# libsmtpd.a itself statically, the libraries it needs (Requires.private:
+# OpenSSL, jansson, GMime) shared: Debian ships no static GLib stack.
+priv=$(pc --print-requires-private smtpd | awk '{ print $1 }' | tr '\n' ' ')
 cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/reject_rcpt-static" \
     "$top/examples/reject_rcpt.c" $(pc --cflags smtpd) \
-    -Wl,-Bstatic $(pc --static --libs smtpd) -Wl,-Bdynamic ||
+    -Wl,-Bstatic $(pc --libs smtpd) -Wl,-Bdynamic \
+    ${priv:+$(pc --libs $priv)} -pthread ||
     fail "compile against the static library"
 "$tmp/reject_rcpt-static" || fail "reject_rcpt (static) exited $?"
+
+# The web interface: libmicrohttpd is loaded at the first --http (dlopen),
+# so the package must depend on it by name; the installed program serves
+# Mailpit's API.
+say "smtpd --http: GET /api/v1/info"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/smtpd -n -c Sink --http "127.0.0.1:$hport" "127.0.0.1:$port" \
+    2>"$tmp/http.log" &
+spid=$!
+info=""
+for _ in $(seq 50); do
+	info=$(curl -sf "http://127.0.0.1:$hport/api/v1/info" 2>/dev/null) && break
+	sleep 0.1
+done
+kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+case "$info" in
+*'"Version"'*) echo "  $info" | cut -c1-100 ;;
+*) cat "$tmp/http.log" >&2; fail "smtpd --http did not answer /api/v1/info" ;;
+esac
 
 say "ok"
