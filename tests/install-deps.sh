@@ -77,11 +77,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	# The web page's browser tests (test_webui.py): Debian's chromium,
 	# driven by npm's playwright-core, installed into a cache folder
 	# (never a browser download of its own); without them they skip.
-	if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-		echo "installing test dependency: chromium nodejs npm (the web page's browser tests)"
+	# Each alone: a Node.js from elsewhere (NodeSource's) bundles npm and
+	# conflicts with Debian's npm package.
+	web_pkgs=""
+	command -v chromium >/dev/null 2>&1 || web_pkgs="chromium"
+	command -v npm >/dev/null 2>&1 || web_pkgs="$web_pkgs nodejs npm"
+	if [ -n "$web_pkgs" ]; then
+		echo "installing test dependency:$web_pkgs (the web page's browser tests, the API's npm clients)"
+		# shellcheck disable=SC2086
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		    --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
-		    echo "chromium/nodejs/npm not installed: the browser tests skip" >&2
+		    --no-install-recommends $web_pkgs >/dev/null 2>&1 ||
+		    echo "$web_pkgs: not installed: the tests that need them skip" >&2
 	fi
 	npm_dir=${SMTPD_TEST_NPM:-/var/cache/smtpd-tests/npm}
 	if command -v npm >/dev/null 2>&1 &&
