@@ -61,6 +61,35 @@ print_py_list(FILE *out, const char *const *v, size_t n)
 }
 
 /*
+ * debugging_printed - DebuggingServer's answer once a message is printed:
+ * it is "delivered" once it is out, so 250 only then, else 451.
+ */
+static const char *
+debugging_printed(struct smtpd_channel *ch, FILE *out)
+{
+	if (fflush(out) != 0 || ferror(out)) {
+		clearerr(out);
+		return smtpd_channel_reply(ch, "451 Error: cannot print the "
+		    "message");
+	}
+	return NULL;
+}
+
+/* debugging_handler - a DebuggingServer printing to out with fn. */
+static struct smtpd_handler
+debugging_handler(const char *(*fn)(struct smtpd_channel *,
+    const struct smtpd_message *, void *), FILE *out)
+{
+	struct smtpd_handler h = {
+		.name = "DebuggingServer",
+		.process_message = fn,
+		.ctx = out,
+	};
+
+	return h;
+}
+
+/*
  * debugging_process - print the message as Python's DebuggingServer does:
  * the options, then the lines, with "X-Peer: <ip>" before the first empty
  * line (the end of the headers).  Lines are split where Python's
@@ -108,25 +137,13 @@ debugging_process(struct smtpd_channel *ch, const struct smtpd_message *m,
 		p = e + 1;
 	}
 	fputs("------------ END MESSAGE ------------\n", out);
-	/* The message is "delivered" once it is out; say so only then. */
-	if (fflush(out) != 0 || ferror(out)) {
-		clearerr(out);
-		return smtpd_channel_reply(ch, "451 Error: cannot print the "
-		    "message");
-	}
-	return NULL;
+	return debugging_printed(ch, out);
 }
 
 struct smtpd_handler
 smtpd_handler_debugging(FILE *out)
 {
-	struct smtpd_handler h = {
-		.name = "DebuggingServer",
-		.process_message = debugging_process,
-		.ctx = out,
-	};
-
-	return h;
+	return debugging_handler(debugging_process, out);
 }
 
 #ifdef SMTPD_WEB
@@ -141,24 +158,13 @@ debugging_decoded_process(struct smtpd_channel *ch,
 	FILE *out = ctx;
 
 	mime_print_decoded(out, m);
-	if (fflush(out) != 0 || ferror(out)) {
-		clearerr(out);
-		return smtpd_channel_reply(ch, "451 Error: cannot print the "
-		    "message");
-	}
-	return NULL;
+	return debugging_printed(ch, out);
 }
 
 struct smtpd_handler
 handler_debugging_decoded(FILE *out)
 {
-	struct smtpd_handler h = {
-		.name = "DebuggingServer",
-		.process_message = debugging_decoded_process,
-		.ctx = out,
-	};
-
-	return h;
+	return debugging_handler(debugging_decoded_process, out);
 }
 #endif
 

@@ -205,6 +205,23 @@ has_word_byte(const char *s)
 	return false;
 }
 
+/* term_text - t's text: s cleaned; false when nothing is left of it (the
+ * term is ignored) or, with *nomem set, when out of memory. */
+static bool
+term_text(struct term *t, const char *s, bool *nomem)
+{
+	if ((t->text = clean(s)) == NULL) {
+		*nomem = true;
+		return false;
+	}
+	if (t->text[0] == '\0') {
+		free(t->text);
+		t->text = NULL;
+		return false;
+	}
+	return true;
+}
+
 /* term_make - fill t from one term of the query (quotes removed); false
  * when the term is to be ignored.  *nomem set when out of memory. */
 static bool
@@ -247,27 +264,9 @@ term_make(struct term *t, const char *w, bool *nomem)
 	case T_TEXT:
 		break;
 	default:	/* the address prefixes and message-id: */
-		if ((t->text = clean(arg)) == NULL) {
-			*nomem = true;
-			return false;
-		}
-		if (t->text[0] == '\0') {
-			free(t->text);
-			t->text = NULL;
-			return false;
-		}
-		return true;
+		return term_text(t, arg, nomem);
 	}
-	if ((t->text = clean(w)) == NULL) {
-		*nomem = true;
-		return false;
-	}
-	if (t->text[0] == '\0') {
-		free(t->text);
-		t->text = NULL;
-		return false;
-	}
-	return true;
+	return term_text(t, w, nomem);
 }
 
 void
