@@ -83,7 +83,9 @@ WEB_LIBS   := $(shell pkg-config --libs $(WEB_PKGS))
 WEB_SRCS    = $(wildcard web/mime.c)
 WEB_DEFS    = -DSMTPD_WEB
 LDLIBS     += $(WEB_LIBS)
-PC_REQUIRES := $(or $(PC_REQUIRES),Requires.private:) $(WEB_PKGS)
+# smtpd.pc: as link flags, not Requires.private, whose --static closure
+# names libraries Debian ships no static or dev files for (libgpgme, ...)
+PC_LIBS_PRIVATE = $(WEB_LIBS)
 else
 WEB_SRCS    = $(wildcard web/web_none.c)
 WEB_DEFS    =
@@ -236,7 +238,8 @@ install: all $(B)libsmtpd-api.a
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
 	    -e 's|@VERSION@|$(SO_VERSION)|' \
-	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' smtpd.pc.in \
+	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	    -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' smtpd.pc.in \
 	    > "$(DESTDIR)$(PKGCONFIGDIR)/smtpd.pc"
 	if [ -f smtpd.1 ]; then $(INSTALL) -m 644 smtpd.1 \
 	    "$(DESTDIR)$(MANDIR)/man1/smtpd.1"; fi
@@ -323,6 +326,18 @@ SYS_PC_PATH := $(shell pkg-config --variable pc_path pkg-config 2>/dev/null)
 STAGE_PC    = PKG_CONFIG_LIBDIR="$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig:$(SYS_PC_PATH)" \
 	      PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$(STAGE)" pkg-config
 
+# The static examples: libsmtpd.a and what smtpd.pc names for it, all
+# static; with WEB=yes only libsmtpd.a is, the libraries GMime, GLib and
+# libmicrohttpd bring are shared ones (Debian has no static libgpgme,
+# libmount, libp11-kit or libunistring).
+ifeq ($(WEB),yes)
+EX_STATIC_LIBS = $(LD_STATIC) $$($(STAGE_PC) --libs smtpd) $(LD_DYNAMIC) \
+		 $$($(STAGE_PC) --static --libs smtpd | sed 's/-lsmtpd / /')
+else
+EX_STATIC_LIBS = $(LD_STATIC) $$($(STAGE_PC) --static --libs smtpd) \
+		 $(LD_DYNAMIC)
+endif
+
 examples: all
 	rm -rf "$(STAGE)"
 	$(MAKE) install DESTDIR="$(STAGE)" PREFIX=$(STAGE_PREFIX) \
@@ -339,8 +354,7 @@ examples: all
 	    $(RUN_STAGED) "$(STAGE)/examples/$$ex"; \
 	    $(CC) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(SANFLAGS) \
 	        -o "$(STAGE)/examples/$$ex-static" examples/$$ex.c \
-	        $$($(STAGE_PC) --cflags smtpd) $(LD_STATIC) \
-	        $$($(STAGE_PC) --static --libs smtpd) $(LD_DYNAMIC); \
+	        $$($(STAGE_PC) --cflags smtpd) $(EX_STATIC_LIBS); \
 	    "$(STAGE)/examples/$$ex-static"; \
 	done
 	@# Both installed libraries export the API (smtpd_*) and nothing else.
