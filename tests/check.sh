@@ -75,7 +75,7 @@ run_stage() {
 		reports ubsan
 		;;
 	tsan)
-		TSAN_OPTIONS="log_path=$LOGS/tsan:second_deadlock_stack=1" \
+		TSAN_OPTIONS="log_path=$LOGS/tsan:second_deadlock_stack=1:suppressions=$(pwd)/tests/tsan.supp" \
 		    run_san thread
 		reports tsan
 		;;

@@ -29,9 +29,10 @@
  * parser recurses once per nested multipart and compares each line with
  * every open boundary, so the bytes given to it stop before the
  * (MIME_MAX_DEPTH+1)th container Content-Type and before the boundary
- * line past what MIME_MAX_PARTS parts need; headers are kept up to
- * MIME_MAX_HEADERS of them and MIME_MAX_HEADER_BYTES of text.  Whatever
- * was cut sets truncated.
+ * line past what MIME_MAX_PARTS parts need; and header fields are cut
+ * to a size and a number (mime_trim_headers).  Of what GMime read, the
+ * message's headers are kept up to MIME_MAX_HEADERS of them and
+ * MIME_MAX_HEADER_BYTES of text.  Whatever was cut sets truncated.
  *
  * Threads: g_mime_init runs once (pthread_once); every call then makes
  * its own parser, streams and objects, so calls from many HTTP threads at
@@ -53,6 +54,13 @@
 #define MIME_MAX_HEADER_BYTES	(1024 * 1024)	/* of header text kept */
 #define MIME_MAX_ADDRESSES	1000		/* per address header */
 #define MIME_MAX_HTML_OUT	(64 * 1024 * 1024)	/* mime_html_with_cids */
+/* What GMime is given of header blocks (mime_trim_headers): one field at
+ * most 256 KiB (GMime grows a field's buffer by copying: a 30 MB field
+ * takes seconds, and minutes under a sanitizer), all fields of all
+ * blocks 10,000 and 8 MiB (each is an object of GMime's). */
+#define MIME_MAX_FIELD_BYTES	(256 * 1024)
+#define MIME_MAX_ALL_FIELDS	10000
+#define MIME_MAX_ALL_FIELD_BYTES (8 * 1024 * 1024)
 
 /* One part of the tree, in depth-first (pre-)order. */
 struct node {
@@ -276,6 +284,67 @@ cut:
 	return pos;
 }
 
+/*
+ * mime_trim_headers - data with its header fields cut to the bounds above,
+ * in a malloc'd copy (*outlen bytes), or NULL when nothing needed cutting
+ * (or without memory: then the data goes as it is).  A header block is
+ * the top one and whatever follows a line starting with "--" (a
+ * boundary) up to an empty line; an over-long field keeps its first
+ * MIME_MAX_FIELD_BYTES (the rest of that line and its continuation lines
+ * go), and past the totals whole field lines go.
+ */
+static char *
+mime_trim_headers(const char *d, size_t len, size_t *outlen, bool *truncated)
+{
+	char *out = NULL;
+	size_t o = 0, pos = 0, field = 0, fields = 0, bytes = 0;
+	bool header = true;
+
+	while (pos < len) {
+		const char *p = d + pos, *nl = memchr(p, '\n', len - pos);
+		size_t linelen = nl ? (size_t)(nl - p) + 1 : len - pos, keep = linelen;
+		bool empty = p[0] == '\n' || (p[0] == '\r' && linelen == 2);
+
+		if (header && empty)
+			header = false;
+		else if (header) {
+			bool cont = p[0] == ' ' || p[0] == '\t';
+
+			if (!cont) {
+				field = 0;
+				fields++;
+			}
+			if (fields > MIME_MAX_ALL_FIELDS ||
+			    bytes >= MIME_MAX_ALL_FIELD_BYTES ||
+			    field >= MIME_MAX_FIELD_BYTES)
+				keep = 0;
+			else if (field + linelen > MIME_MAX_FIELD_BYTES)
+				keep = MIME_MAX_FIELD_BYTES - field;
+			field += linelen;
+			bytes += keep;
+		} else if (linelen >= 2 && p[0] == '-' && p[1] == '-') {
+			header = true;
+			field = 0;
+		}
+		if (keep < linelen && out == NULL) {
+			if ((out = malloc(len + 1)) == NULL)
+				return NULL;
+			memcpy(out, d, pos);
+			o = pos;
+			*truncated = true;
+		}
+		if (out) {
+			memcpy(out + o, p, keep);
+			o += keep;
+			if (keep > 0 && keep < linelen)
+				out[o++] = '\n';
+		}
+		pos += linelen;
+	}
+	*outlen = o;
+	return out;
+}
+
 /* node_free - what a node owns (not its GMime object). */
 static void
 node_free(struct node *nd)
@@ -381,7 +450,8 @@ tree_parse(struct tree *t, const char *data, size_t len)
 	GMimeStream *stream;
 	GMimeParser *parser;
 	GMimeObject *body;
-	size_t use;
+	size_t use, tlen = 0;
+	char *trimmed;
 	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
 
 	mime_init();
@@ -396,7 +466,11 @@ tree_parse(struct tree *t, const char *data, size_t len)
 	    GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_allow_addresses_without_domain(t->opts, TRUE);
 	g_mime_parser_options_set_fallback_charsets(t->opts, fallback);
-	stream = g_mime_stream_mem_new_with_buffer(data ? data : "", use);
+	trimmed = mime_trim_headers(data ? data : "", use, &tlen, &t->truncated);
+	/* the stream has its own copy */
+	stream = g_mime_stream_mem_new_with_buffer(trimmed ? trimmed :
+	    data ? data : "", trimmed ? tlen : use);
+	free(trimmed);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_object_unref(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
