@@ -6,6 +6,7 @@
  * and closing it again.
  *
  *	smtpd_server_listen	bind and listen, as the configuration says
+ *				(and the HTTP side's listener, with cfg.http)
  *	listen_close		close, and unlink the UNIX socket we made
  *	listen_peer_unmap	an IPv4 client of the dual-stack socket
  *				named as IPv4
@@ -13,6 +14,7 @@
 #include "compat.h"
 #include "server_internal.h"
 #include "io.h"
+#include "web/web.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -224,8 +226,9 @@ listen_unix(struct smtpd_server *srv, char *err, size_t errsz)
 	return 0;
 }
 
-int
-smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
+/* listen_smtp - the SMTP listener: TCP, or UNIX with cfg.unix_path. */
+static int
+listen_smtp(struct smtpd_server *srv, char *err, size_t errsz)
 {
 	const char *host = srv->cfg.host;
 	char why[256] = "no address";
@@ -278,6 +281,17 @@ smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
+}
+
+int
+smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
+{
+	if (listen_smtp(srv, err, errsz) != 0)
+		return -1;
+	/* The HTTP side (web/web.h, cfg.http) listens with the SMTP side:
+	 * both are bound, with the caller's privileges, when this returns,
+	 * so smtpd can say where both are before it drops root. */
+	return web_start(srv, err, errsz);
 }
 
 /*

@@ -619,14 +619,6 @@ server_claim(struct smtpd_server *srv, char *err, size_t errsz)
 		srv->accepting = true;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	/* The HTTP side (web/web.h, cfg.http) starts with the SMTP side. */
-	if (r == 0 && web_start(srv, err, errsz) != 0) {
-		pthread_mutex_lock(&srv->lock);
-		srv->accepting = false;
-		pthread_cond_broadcast(&srv->changed);
-		pthread_mutex_unlock(&srv->lock);
-		r = -1;
-	}
 	return r;
 }
 

@@ -616,10 +616,11 @@ write_certificate(struct smtpd_server *srv, const char *path)
 
 /* say_started - one line on standard error once the server listens, so
  * that a newcomer knows it is up and where: "smtpd: DebuggingServer on
- * localhost:8025" (the real port, after port 0). */
+ * localhost:8025" (the real port, after port 0), and with --http a second
+ * line with the page's address. */
 static void
 say_started(const struct server_class *cls, const struct smtpd_config *cfg,
-    int port)
+    int port, int http_port)
 {
 	if (cfg->unix_path)
 		fprintf(stderr, "%s: %s on unix:%s\n", program, cls->name,
@@ -630,6 +631,14 @@ say_started(const struct server_class *cls, const struct smtpd_config *cfg,
 	else
 		fprintf(stderr, strchr(cfg->host, ':') ? "%s: %s on [%s]:%d\n" :
 		    "%s: %s on %s:%d\n", program, cls->name, cfg->host, port);
+	if (cfg->http) {
+		const char *h = cfg->http_host ? cfg->http_host : "127.0.0.1";
+
+		fprintf(stderr, strchr(h, ':') ?
+		    "%s: the page and the HTTP API on http://[%s]:%d/\n" :
+		    "%s: the page and the HTTP API on http://%s:%d/\n", program,
+		    h, http_port);
+	}
 }
 
 /*
@@ -1376,7 +1385,8 @@ main(int argc, char **argv)
 		if (cls->kind == KIND_MAILDIR)
 			maildir_check(maildir);
 	}
-	say_started(cls, &cfg, smtpd_server_port(srv));
+	say_started(cls, &cfg, smtpd_server_port(srv),
+	    smtpd_server_http_port(srv));
 	if (cfg.debug) {
 		time_t now = time(NULL);
 		fprintf(stderr, "%s started at %s\tLocal addr: ('%s', %d)\n"

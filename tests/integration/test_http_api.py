@@ -60,6 +60,16 @@ class WebNoTest(ServerTestCase):
 
 class MailpitAPITest(HTTPTestCase):
 
+    def test_start_says_where_the_page_is(self):
+        # The HTTP side listens with the SMTP side, so the start line can
+        # name it: a newcomer learns the page's address without reading.
+        srv = self.http_server()
+        deadline = time.monotonic() + 5
+        want = 'smtpd: the page and the HTTP API on http://%s:%d/' % (HOST, srv.http_port)
+        while want not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(want, srv.stderr())
+
     def test_message_fields_match_pythons_email_package(self):
         srv = self.http_server()
         srv.send(rich_message(), rcpts=['bob@example.com', 'carol@example.com',
