@@ -226,3 +226,35 @@ message_free(struct message_text *m)
 	m->data = NULL;
 	m->cap = m->len = 0;
 }
+
+/* line_end_lacks_cr - text[i] is an LF that had its CR taken. */
+static bool
+line_end_lacks_cr(const char *text, size_t i)
+{
+	return text[i] == '\n' && (i == 0 || text[i - 1] != '\r');
+}
+
+char *
+message_wire_text(const char *text, size_t n, size_t *len)
+{
+	size_t crs = n ? 2 : 0;		/* the last line end, given back */
+	char *out, *d;
+
+	for (size_t i = 0; i < n; i++)
+		crs += line_end_lacks_cr(text, i);
+	if ((out = malloc(n + crs + 1)) == NULL)
+		return NULL;
+	d = out;
+	for (size_t i = 0; i < n; i++) {
+		if (line_end_lacks_cr(text, i))
+			*d++ = '\r';
+		*d++ = text[i];
+	}
+	if (n) {
+		*d++ = '\r';
+		*d++ = '\n';
+	}
+	*d = '\0';
+	*len = (size_t)(d - out);
+	return out;
+}

@@ -53,5 +53,9 @@ enum message_outcome message_end(struct message_text *, bool bdat,
 void	message_clear(struct message_text *);
 /* message_free - give the buffer back. */
 void	message_free(struct message_text *);
+/* message_wire_text - the handler's text (LF line ends, the last one
+ * gone) as it came over the wire, unstuffed: CRLF line ends, the last
+ * one back; malloc'd and NUL-ended, its length in *len, or NULL. */
+char	*message_wire_text(const char *text, size_t n, size_t *len);
 
 #endif /* SMTPD_MESSAGE_H */

@@ -11,6 +11,7 @@
 #include "compat.h"
 #include "channel_internal.h"
 #include "inbox_internal.h"
+#include "message.h"
 #include "tls.h"
 
 #include <stdarg.h>
@@ -235,8 +236,18 @@ channel_store(struct smtpd_channel *ch, const struct smtpd_message *m)
 	struct smtpd_inbox *store = ch->server->store;
 	char id[INBOX_ID_LEN + 1];
 
+	struct smtpd_message wire = *m;
+	char *text;
+
 	if (inbox_is_handler(&ch->cfg->handler, store))
 		return;
-	if (inbox_add(store, m, session_id(ch->srec), id) == 0)
+	/* The store keeps the message as it came (Mailpit's /raw and Size):
+	 * CRLF line ends, where the handler was given Python's LF. */
+	if ((text = message_wire_text(m->data, m->data_len,
+	    &wire.data_len)) == NULL)
+		return;
+	wire.data = text;
+	if (inbox_add(store, &wire, session_id(ch->srec), id) == 0)
 		session_add_message(ch->srec, id);
+	free(text);
 }

@@ -125,6 +125,21 @@ class MailpitAPITest(HTTPTestCase):
         # Reading it marked it read.
         self.assertTrue(srv.get_json('/api/v1/messages')['messages'][0]['Read'])
 
+    def test_raw_is_the_message_as_sent(self):
+        # Byte for byte what the client sent (CRLF line ends, the dot
+        # unstuffed), though the class got Python's LF text: a test that
+        # compares /raw with what it sent, or Size with its length, holds.
+        srv = self.http_server()
+        sent = (b'From: ann@example.com\r\nTo: bob@example.com\r\n'
+                b'Subject: as sent\r\n\r\nline one\r\n.a dotted line\r\n'
+                b'\r\nlast line\r\n')
+        srv.send(sent)
+        m = srv.get_json('/api/v1/message/latest?wait=5')
+        code, hdrs, raw = srv.request('GET', '/api/v1/message/%s/raw' % m['ID'])
+        self.assertEqual(code, 200)
+        self.assertEqual(raw, sent)
+        self.assertEqual(m['Size'], len(sent))
+
     def test_headers_raw_and_unknown_ids(self):
         srv = self.http_server()
         srv.send(simple('first'))

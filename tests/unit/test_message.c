@@ -8,6 +8,7 @@
 #include "suite.h"
 
 #include <CUnit/CUnit.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* scan_all - DATA text fed in pieces of step bytes, as a stream would
@@ -168,6 +169,24 @@ test_chunks_count_every_byte_against_the_limit(void)
 	message_free(&m);
 }
 
+/* The store's copy (/raw) is the text as it came: CRLF, the last line end
+ * back, an LF that had no CR given one, a CR already there kept. */
+static void
+test_wire_text_gives_the_line_ends_back(void)
+{
+	size_t len = 99;
+	const char *text = "Subject: a\n\nb\r\nc";
+	char *w = message_wire_text(text, strlen(text), &len);
+
+	CU_ASSERT_STRING_EQUAL(w, "Subject: a\r\n\r\nb\r\nc\r\n");
+	CU_ASSERT_EQUAL(len, strlen(w));
+	free(w);
+	w = message_wire_text("", 0, &len);
+	CU_ASSERT_STRING_EQUAL(w, "");
+	CU_ASSERT_EQUAL(len, 0);
+	free(w);
+}
+
 int
 unit_add_message_tests(void)
 {
@@ -183,6 +202,7 @@ unit_add_message_tests(void)
 		T(test_chunks_make_what_data_makes),
 		T(test_a_chunked_message_ending_in_cr_keeps_it_bare),
 		T(test_chunks_count_every_byte_against_the_limit),
+		T(test_wire_text_gives_the_line_ends_back),
 	};
 #undef T
 	return unit_add_suite("message", tests, sizeof(tests) / sizeof(tests[0]));

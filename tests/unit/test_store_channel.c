@@ -160,8 +160,9 @@ test_accepted_message_is_stored_refused_one_is_not(void)
 	v = inbox_snapshot(store, &n, NULL);
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT_STRING_EQUAL(v[0]->msg->rcpttos[0], "ann@example.com");
+	/* As it came over the wire (the handler had LF line ends). */
 	CU_ASSERT_STRING_EQUAL(v[0]->msg->data,
-	    "Subject: kept\n\nthe secret body");
+	    "Subject: kept\r\n\r\nthe secret body\r\n");
 	CU_ASSERT_STRING_EQUAL(v[0]->msg->auth_user, "ann");
 	CU_ASSERT_NOT_EQUAL(v[0]->session_id, 0);
 	snprintf(id, sizeof(id), "%s ", v[0]->id);
@@ -220,7 +221,7 @@ test_lmtp_stores_when_one_recipient_was_accepted(void)
 	if (smtpd_inbox_count(store) == 1) {
 		struct smtpd_message *m = smtpd_inbox_get(store, 0);
 
-		CU_ASSERT_STRING_EQUAL(m->data, "one");
+		CU_ASSERT_STRING_EQUAL(m->data, "one\r\n");
 		smtpd_inbox_message_free(m);
 	}
 	smtpd_inbox_free(store);
