@@ -286,12 +286,21 @@ listen_smtp(struct smtpd_server *srv, char *err, size_t errsz)
 int
 smtpd_server_listen(struct smtpd_server *srv, char *err, size_t errsz)
 {
+	/* Listening already, and the HTTP side with it: nothing to do (and
+	 * nothing of the HTTP side's to read, which a stop may be ending). */
+	if (srv->listen_fd >= 0)
+		return 0;
 	if (listen_smtp(srv, err, errsz) != 0)
 		return -1;
 	/* The HTTP side (web/web.h, cfg.http) listens with the SMTP side:
 	 * both are bound, with the caller's privileges, when this returns,
-	 * so smtpd can say where both are before it drops root. */
-	return web_start(srv, err, errsz);
+	 * so smtpd can say where both are before it drops root.  Both, or
+	 * neither. */
+	if (web_start(srv, err, errsz) != 0) {
+		listen_close(srv);
+		return -1;
+	}
+	return 0;
 }
 
 /*

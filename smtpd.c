@@ -983,7 +983,8 @@ main(int argc, char **argv)
 	size_t nproxy_from = 0;
 	bool setuid_nobody = true, bad_port, max_auth_failures = false;
 	bool decode = false;
-	struct auth_users *auth_table = NULL;
+	/* static: still reachable when an option error exits (LeakSanitizer) */
+	static struct auth_users *auth_table;
 	char relay_user[AUTH_FIELD_MAX + 1];
 	char httphost[256];
 	static char http_login[1024];	/* --http-auth-file's line */
