@@ -41,6 +41,9 @@ class LineResult(unittest.TestResult):
     def startTest(self, test):
         super().startTest(test)
         self.started[test.id()] = time.monotonic()
+        # The watchdog bounds each test, not the whole run: under valgrind
+        # the whole suite takes longer than any one test may.
+        faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True)
 
     def _line(self, test, word, detail=''):
         secs = time.monotonic() - self.started.get(test.id(), time.monotonic())
@@ -99,7 +102,8 @@ def main():
     if not os.path.exists(smtpd):
         print('warning: %s does not exist; the tests that need it are skipped' % smtpd)
 
-    # A last resort: no single hang may keep the run (or CI) waiting forever.
+    # A last resort: no single hang may keep the run (or CI) waiting forever
+    # (restarted at each test: LineResult.startTest).
     faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True)
 
     loader = unittest.TestLoader()
